@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel/user ABI of reqmon: the records that bpf/reqmon.bpf.c writes to the ring buffer and
+ * that the capture file stores verbatim. Shared by the BPF program (C, vmlinux.h types) and the
+ * C++ side, so only fixed-width types, no pointers, explicit padding. tests/unit/abi_test.cc pins
+ * every offset; changing this layout means bumping RQ_ABI_VERSION and the capture file version.
+ */
+#pragma once
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define RQ_ABI_VERSION 1
+
+/* Hard ceiling on the payload prefix copied per syscall; the load-time setting is at most this. */
+#define RQ_MAX_PAYLOAD 16384
+/* Default payload prefix copied per syscall. */
+#define RQ_DEFAULT_PAYLOAD 4096
+/* At most this many iovecs of a readv/writev/recvmsg/sendmsg are copied. */
+#define RQ_MAX_IOV 8
+/* At most this many --comm names and --cgroup trees. */
+#define RQ_MAX_COMMS 16
+#define RQ_COMM_LEN 16
+
+/* What a record is. */
+enum rq_event_type {
+	RQ_EV_DATA = 1,  /* bytes read from or written to a TCP socket */
+	RQ_EV_OPEN = 2,  /* a TCP connection accepted or connected */
+	RQ_EV_CLOSE = 3, /* a TCP socket fd closed */
+	RQ_EV_PROC = 4,  /* a followed process forked, exec'd or exited */
+};
+
+/* Direction of a data record, from the observed process's point of view. */
+enum rq_direction {
+	RQ_DIR_INGRESS = 0, /* read by the process (read, readv, recvfrom, recvmsg) */
+	RQ_DIR_EGRESS = 1,  /* written by the process (write, writev, sendto, sendmsg, sendfile) */
+};
+
+/* The syscall behind a record. */
+enum rq_syscall {
+	RQ_SYS_READ = 1,
+	RQ_SYS_WRITE,
+	RQ_SYS_READV,
+	RQ_SYS_WRITEV,
+	RQ_SYS_RECVFROM,
+	RQ_SYS_SENDTO,
+	RQ_SYS_RECVMSG,
+	RQ_SYS_SENDMSG,
+	RQ_SYS_SENDFILE,
+	RQ_SYS_ACCEPT,
+	RQ_SYS_ACCEPT4,
+	RQ_SYS_CONNECT,
+	RQ_SYS_CLOSE,
+};
+
+/* Role of a connection, as far as the kernel saw it open. */
+enum rq_role {
+	RQ_ROLE_UNKNOWN = 0, /* already open when reqmon attached */
+	RQ_ROLE_SERVER = 1,  /* accepted by the observed process */
+	RQ_ROLE_CLIENT = 2,  /* connected by the observed process */
+};
+
+/* What happened to a process (RQ_EV_PROC). */
+enum rq_proc_kind {
+	RQ_PROC_FORK = 1, /* pid was forked by a followed process (ppid) */
+	RQ_PROC_EXEC = 2, /* pid exec'd and matches a --comm name */
+	RQ_PROC_EXIT = 3, /* a followed process exited */
+};
+
+/* A TCP endpoint pair. IPv4 addresses use the first 4 bytes of the 16; family is AF_INET (2) or
+ * AF_INET6 (10). Ports are in host byte order. */
+struct rq_endpoints {
+	__u8 laddr[16]; /* local address, network byte order */
+	__u8 raddr[16]; /* remote address, network byte order */
+	__u16 lport;    /* local port */
+	__u16 rport;    /* remote port */
+	__u16 family;   /* AF_INET or AF_INET6 */
+	__u16 pad;
+};
+
+/* Every record starts with this. */
+struct rq_event_header {
+	__u32 type;     /* enum rq_event_type */
+	__u32 pid;      /* tgid of the process */
+	__u32 tid;      /* thread id */
+	__s32 fd;       /* file descriptor (-1 for RQ_EV_PROC) */
+	__u64 ts_enter; /* CLOCK_MONOTONIC ns at syscall entry (bpf_ktime_get_ns) */
+	__u64 ts_exit;  /* CLOCK_MONOTONIC ns at syscall exit */
+};
+
+/* RQ_EV_DATA: the header, then payload_len bytes of payload (the first bytes transferred). */
+struct rq_data_event {
+	struct rq_event_header h;
+	struct rq_endpoints ep;
+	__s64 bytes;       /* the syscall's return value: bytes transferred (> 0) */
+	__u32 payload_len; /* payload bytes that follow this struct (<= bytes) */
+	__u8 direction;    /* enum rq_direction */
+	__u8 syscall;      /* enum rq_syscall */
+	__u8 role;         /* enum rq_role as known to the kernel (RQ_ROLE_UNKNOWN usually) */
+	__u8 pad;
+	/* __u8 payload[payload_len] follows */
+};
+
+/* RQ_EV_OPEN and RQ_EV_CLOSE. */
+struct rq_conn_event {
+	struct rq_event_header h;
+	struct rq_endpoints ep;
+	__u8 role;    /* enum rq_role: SERVER for accept, CLIENT for connect, UNKNOWN for close */
+	__u8 syscall; /* enum rq_syscall */
+	__u16 pad;
+	__s32 ret;    /* the syscall's return value (connect: 0 or -EINPROGRESS) */
+};
+
+/* RQ_EV_PROC. */
+struct rq_proc_event {
+	struct rq_event_header h;
+	__u32 ppid;    /* parent tgid (fork) */
+	__u32 kind;    /* enum rq_proc_kind */
+	char comm[RQ_COMM_LEN];
+};
+
+/* Indices of the per-CPU counters map "stats". */
+enum rq_stat {
+	RQ_STAT_LOST = 0,       /* records the ring buffer had no room for */
+	RQ_STAT_DATA,           /* data records submitted */
+	RQ_STAT_TRUNCATED,      /* data records whose payload was cut to the prefix */
+	RQ_STAT_CONN,           /* open/close records submitted */
+	RQ_STAT_MAX,
+};

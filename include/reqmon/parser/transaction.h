@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// One HTTP request/response exchange reconstructed from socket bytes: what the parser hands to
+/// the aggregator.
+
+#include <cstdint>
+#include <string>
+
+#include "reqmon/abi.h"
+
+namespace reqmon {
+
+struct HttpTransaction {
+  uint32_t pid = 0;           ///< tgid of the process that handled the request
+  int32_t fd = -1;            ///< its socket fd
+  uint64_t request_start_ns = 0;  ///< CLOCK_MONOTONIC exit of the syscall that read the request's first byte
+  uint64_t response_end_ns = 0;   ///< CLOCK_MONOTONIC exit of the syscall that wrote the response's last byte (0 if incomplete)
+  std::string method;         ///< "GET", "POST", ...
+  std::string path;           ///< request target without the query, e.g. "/users/42"
+  std::string query;          ///< the part after '?', without the '?' (empty when none)
+  int status = 0;             ///< response status; 0 when incomplete
+  bool incomplete = false;    ///< connection closed (or stream lost) before the response ended
+  uint64_t request_bytes = 0;   ///< request size on the wire: head + body
+  uint64_t response_bytes = 0;  ///< response size on the wire: head + body
+  rq_endpoints ep{};          ///< local and remote address of the connection
+
+  /// Response time in milliseconds (response_end_ns - request_start_ns), 0 when incomplete.
+  double response_ms() const {
+    return incomplete || response_end_ns < request_start_ns
+               ? 0.0
+               : static_cast<double>(response_end_ns - request_start_ns) / 1e6;
+  }
+};
+
+/// Non-HTTP or undecodable bytes seen on an observed connection, for the "unparsed" counters.
+struct UnparsedBytes {
+  uint32_t pid = 0;
+  uint64_t bytes = 0;
+  bool resync = false;  ///< true when an HTTP stream lost its place and had to resynchronise
+};
+
+/// Receives transactions in the order their responses completed. Single-threaded.
+class TransactionSink {
+ public:
+  virtual ~TransactionSink() = default;
+  virtual void OnTransaction(const HttpTransaction& tx) = 0;
+  virtual void OnUnparsed(const UnparsedBytes& u) { (void)u; }
+};
+
+}  // namespace reqmon

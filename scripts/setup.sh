@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs everything reqmon needs to build, run and test, from Debian's packages and the npm
+# registry. Idempotent; run as root. Nothing is downloaded at run time afterwards.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: must run as root (it installs Debian packages); try: sudo $0" >&2
+  exit 1
+fi
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+pkgs=(
+  # build
+  build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  libpistache-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libgmock-dev
+  # real peers for tests and benchmarks
+  nginx-light python3 curl wrk apache2-utils prometheus iproute2 util-linux procps
+  # browser tests
+  chromium
+)
+# Node.js and npm: Debian's, unless the machine already has a Node.js with npm (a different
+# Node.js build conflicts with Debian's npm package).
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's nginx and prometheus packages start system services; reqmon's tests run their own.
+  systemctl disable --now nginx prometheus >/dev/null 2>&1 || true
+  pkill -x nginx >/dev/null 2>&1 || true
+else
+  echo "setup.sh: Debian packages already installed"
+fi
+
+# llhttp's C sources come from Debian's node-llhttp package. Installing that package pulls in
+# Debian's Node.js, which conflicts with some machines' Node.js, so its files are unpacked
+# instead into /opt/reqmon/llhttp, where CMake looks for them.
+llhttp_dir=/opt/reqmon/llhttp
+if [ ! -f "$llhttp_dir/usr/share/llhttp/llhttp.c" ]; then
+  if [ -f /usr/share/llhttp/llhttp.c ]; then
+    echo "setup.sh: using installed node-llhttp"
+  else
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download -qq node-llhttp 2>/dev/null) || { apt-get update -qq; (cd "$tmp" && apt-get download -qq node-llhttp); }
+    mkdir -p "$llhttp_dir"
+    dpkg-deb -x "$tmp"/node-llhttp_*.deb "$llhttp_dir"
+    chmod -R a+rX /opt/reqmon
+    rm -rf "$tmp"
+    echo "setup.sh: unpacked llhttp sources into $llhttp_dir"
+  fi
+fi
+
+# Front-end packages (uPlot, playwright-core) from the npm registry, pinned by web/package-lock.json.
+if [ -f "$here/web/package.json" ]; then
+  if [ ! -d "$here/web/node_modules" ] || [ "$here/web/package-lock.json" -nt "$here/web/node_modules" ]; then
+    (cd "$here/web" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$here/web/node_modules"
+  fi
+fi
+echo "setup.sh: done"
