@@ -29,6 +29,7 @@ enum rq_event_type {
 	RQ_EV_OPEN = 2,  /* a TCP connection accepted or connected */
 	RQ_EV_CLOSE = 3, /* a TCP socket fd closed */
 	RQ_EV_PROC = 4,  /* a followed process forked, exec'd or exited */
+	RQ_EV_LOST = 5,  /* written by the recorder, not the kernel: lost-event count so far */
 };
 
 /* Direction of a data record, from the observed process's point of view. */
@@ -118,6 +119,12 @@ struct rq_proc_event {
 	__u32 ppid;    /* parent tgid (fork) */
 	__u32 kind;    /* enum rq_proc_kind */
 	char comm[RQ_COMM_LEN];
+};
+
+/* RQ_EV_LOST (capture files only). */
+struct rq_lost_event {
+	struct rq_event_header h;
+	__u64 lost;      /* records the kernel could not hand over, since capture start */
 };
 
 /* Indices of the per-CPU counters map "stats". */

@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/*
+ * reqmon's kernel side: syscall tracepoints on the socket read/write paths of the processes
+ * reqmon observes. For each read or write on a TCP socket (IPv4/IPv6) it submits one record to
+ * the ring buffer: the header of include/reqmon/abi.h plus the first bytes of the payload.
+ * Connection opens (accept, connect) and closes, and the fork/exec/exit of observed processes,
+ * are records too. No kprobes or fentry are used: this kernel has neither.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "reqmon/abi.h"
+#include "reqmon.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Settings, set by the loader between open and load. */
+const volatile __u32 max_payload = RQ_DEFAULT_PAYLOAD; /* payload prefix copied per syscall */
+const volatile bool filter_all = false;                /* --all: every process but reqmon */
+const volatile bool filter_cgroup = false;             /* --cgroup given */
+const volatile bool filter_comm = false;               /* --comm given */
+const volatile __u32 self_tgid = 0;                    /* reqmon itself, never observed */
+const volatile __u64 wakeup_bytes = 1 << 20;           /* wake the reader past this backlog */
+
+/* Observed processes (tgid -> 1). Filled by the loader; forks of observed processes and execs
+ * matching a --comm name are added here by the programs below, exits removed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+/* --cgroup: ids (cgroup v2 inode numbers) of the chosen cgroups and their descendants. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} target_cgroups SEC(".maps");
+
+/* --comm: process names, zero-padded to 16 bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RQ_MAX_COMMS);
+	__type(key, char[RQ_COMM_LEN]);
+	__type(value, __u8);
+} target_comms SEC(".maps");
+
+/* Syscalls in flight: arguments from sys_enter until sys_exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct rq_args);
+} active SEC(".maps");
+
+/* One scratch record per CPU. A plain array indexed by CPU rather than a per-CPU array, whose
+ * values are capped at 32 KiB; programs here do not migrate or nest on a CPU. Sized to the
+ * number of possible CPUs by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rq_scratch);
+} scratch SEC(".maps");
+
+/* Counters (enum rq_stat), per CPU, summed by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RQ_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Size set by the loader (--ring-buffer-mb). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* Is this process observed? Checked first in every program, so that the cost for every other
+ * process on the machine is one hash lookup. */
+static __always_inline bool is_target(__u32 tgid)
+{
+	if (tgid == self_tgid)
+		return false;
+	if (filter_all)
+		return true;
+	if (bpf_map_lookup_elem(&targets, &tgid))
+		return true;
+	if (filter_cgroup) {
+		__u64 cg = bpf_get_current_cgroup_id();
+		if (bpf_map_lookup_elem(&target_cgroups, &cg))
+			return true;
+	}
+	return false;
+}
+
+/* The struct sock behind fd if it is a TCP (stream, IPv4/IPv6) socket, else NULL. Walks the
+ * task's file table: fd -> struct file -> inode mode must be a socket -> struct socket -> sk. */
+static __always_inline struct sock *fd_to_tcp_sock(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family, type;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & RQ_S_IFMT) != RQ_S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return NULL;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != RQ_AF_INET && family != RQ_AF_INET6)
+		return NULL;
+	type = BPF_CORE_READ(sk, sk_type);
+	if (type != RQ_SOCK_STREAM)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void fill_endpoints(struct sock *sk, struct rq_endpoints *ep)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	ep->family = family;
+	ep->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ep->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == RQ_AF_INET) {
+		BPF_CORE_READ_INTO(ep->laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(ep->raddr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(ep->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(ep->raddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+/* Records are submitted without waking the reader, which drains on a short timer: a wake-up per
+ * record costs a busy server a third of its throughput here (shared/KERNEL-NOTES.md). Past
+ * wakeup_bytes of backlog the reader is woken so that the buffer does not fill. */
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_header(struct rq_event_header *h, __u32 type, __u64 id, int fd,
+					__u64 ts_enter, __u64 ts_exit)
+{
+	h->type = type;
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	h->fd = fd;
+	h->ts_enter = ts_enter;
+	h->ts_exit = ts_exit;
+}
+
+/* ---- data: read/write and friends ---------------------------------------------------------- */
+
+static __always_inline int enter_data(int fd, __u64 ubuf, __u32 iovcnt, __u8 sys, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args a = {};
+	struct sock *sk;
+
+	if (!is_target(id >> 32))
+		return 0;
+	sk = fd_to_tcp_sock(fd);
+	if (!sk)
+		return 0;
+	a.ts_enter = bpf_ktime_get_ns();
+	a.ubuf = ubuf;
+	a.sk = (__u64)sk;
+	a.fd = fd;
+	a.iovcnt = iovcnt;
+	a.syscall = sys;
+	a.direction = dir;
+	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
+	return 0;
+}
+
+/* For 1 <= n <= RQ_MAX_PAYLOAD returns n, in a form whose bounds the verifier can follow (a plain
+ * "if (n > max)" clamp is often reordered away by clang). */
+static __always_inline __u32 bound_len(__u32 n)
+{
+	return ((n - 1) & (RQ_MAX_PAYLOAD - 1)) + 1;
+}
+
+/* Copies up to want bytes spread over an iovec array into s->payload; returns bytes copied. */
+static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *iovp, __u32 iovcnt,
+				      __u32 want)
+{
+	__u32 off = 0;
+
+	for (int i = 0; i < RQ_MAX_IOV; i++) {
+		struct iovec iov;
+		__u32 n;
+
+		if (i >= iovcnt || off >= want)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), &iovp[i]))
+			break;
+		n = want - off;
+		if (iov.iov_len < n)
+			n = iov.iov_len;
+		if (n == 0)
+			continue;
+		/* off < want <= RQ_MAX_PAYLOAD and n <= RQ_MAX_PAYLOAD: the copy stays within the
+		 * scratch payload, which is twice RQ_MAX_PAYLOAD long. */
+		off &= RQ_MAX_PAYLOAD - 1;
+		if (bpf_probe_read_user(&s->payload[off], bound_len(n), iov.iov_base))
+			break;
+		off += n;
+	}
+	return off;
+}
+
+static __always_inline int exit_data(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args *ap = bpf_map_lookup_elem(&active, &id);
+	struct rq_args a;
+	struct rq_scratch *s;
+	__u32 cpu = bpf_get_smp_processor_id(), cap, want, len = 0;
+
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&active, &id);
+	if (ret <= 0)
+		return 0;
+	s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return 0;
+
+	fill_header(&s->ev.h, RQ_EV_DATA, id, a.fd, a.ts_enter, bpf_ktime_get_ns());
+	fill_endpoints((struct sock *)a.sk, &s->ev.ep);
+	s->ev.bytes = ret;
+	s->ev.direction = a.direction;
+	s->ev.syscall = a.syscall;
+	s->ev.role = RQ_ROLE_UNKNOWN;
+	s->ev.pad = 0;
+
+	cap = max_payload;
+	if (cap > RQ_MAX_PAYLOAD)
+		cap = RQ_MAX_PAYLOAD;
+	want = ret < cap ? ret : cap;
+
+	switch (a.syscall) {
+	case RQ_SYS_SENDFILE:
+		/* Bytes went from a file to the socket inside the kernel: size only. */
+		break;
+	case RQ_SYS_READV:
+	case RQ_SYS_WRITEV:
+		len = copy_iov(s, (const struct iovec *)a.ubuf, a.iovcnt, want);
+		break;
+	case RQ_SYS_RECVMSG:
+	case RQ_SYS_SENDMSG: {
+		struct user_msghdr mh;
+
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a.ubuf) == 0)
+			len = copy_iov(s, mh.msg_iov, mh.msg_iovlen, want);
+		break;
+	}
+	default:
+		len = want ? bound_len(want) : 0;
+		if (len && bpf_probe_read_user(s->payload, len, (void *)a.ubuf))
+			len = 0;
+		break;
+	}
+	len = len ? bound_len(len) : 0;
+	s->ev.payload_len = len;
+	if (len < ret && a.syscall != RQ_SYS_SENDFILE)
+		count(RQ_STAT_TRUNCATED);
+
+	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + len, rb_flags()))
+		count(RQ_STAT_LOST);
+	else
+		count(RQ_STAT_DATA);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int sys_enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_data(ctx->args[0], ctx->args[1], 0, RQ_SYS_READ, RQ_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int sys_enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_data(ctx->args[0], ctx->args[1], 0, RQ_SYS_WRITE, RQ_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int sys_enter_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_data(ctx->args[0], ctx->args[1], ctx->args[2], RQ_SYS_READV, RQ_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int sys_enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_data(ctx->args[0], ctx->args[1], ctx->args[2], RQ_SYS_WRITEV, RQ_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_data(ctx->args[0], ctx->args[1], 0, RQ_SYS_RECVFROM, RQ_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int sys_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_data(ctx->args[0], ctx->args[1], 0, RQ_SYS_SENDTO, RQ_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_data(ctx->args[0], ctx->args[1], 0, RQ_SYS_RECVMSG, RQ_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int sys_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_data(ctx->args[0], ctx->args[1], 0, RQ_SYS_SENDMSG, RQ_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_data(ctx->args[0], 0, 0, RQ_SYS_SENDFILE, RQ_DIR_EGRESS);
+}
+
+/* One exit program serves every data syscall: the stashed arguments say which it was. */
+SEC("tracepoint/syscalls/sys_exit_read")
+int sys_exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_write")
+int sys_exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_readv")
+int sys_exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_writev")
+int sys_exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int sys_exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+
+/* ---- connections: accept, connect, close ------------------------------------------------------ */
+
+static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct sock *sk, __u8 role,
+					__u8 sys, __s32 ret, __u64 ts_enter)
+{
+	struct rq_conn_event ev = {};
+
+	fill_header(&ev.h, type, id, fd, ts_enter, bpf_ktime_get_ns());
+	fill_endpoints(sk, &ev.ep);
+	ev.role = role;
+	ev.syscall = sys;
+	ev.ret = ret;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags()))
+		count(RQ_STAT_LOST);
+	else
+		count(RQ_STAT_CONN);
+}
+
+static __always_inline int enter_conn(int fd, __u8 sys)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args a = {};
+
+	if (!is_target(id >> 32))
+		return 0;
+	a.ts_enter = bpf_ktime_get_ns();
+	a.fd = fd;
+	a.syscall = sys;
+	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int exit_conn(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args *ap = bpf_map_lookup_elem(&active, &id);
+	struct rq_args a;
+	struct sock *sk;
+	int fd;
+
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&active, &id);
+	if (a.syscall == RQ_SYS_CONNECT) {
+		/* Non-blocking connects return -EINPROGRESS and complete later: open all the same. */
+		if (ret != 0 && ret != -RQ_EINPROGRESS)
+			return 0;
+		fd = a.fd;
+	} else {
+		if (ret < 0)
+			return 0;
+		fd = ret;
+	}
+	sk = fd_to_tcp_sock(fd);
+	if (!sk)
+		return 0;
+	submit_conn(RQ_EV_OPEN, id, fd, sk,
+		    a.syscall == RQ_SYS_CONNECT ? RQ_ROLE_CLIENT : RQ_ROLE_SERVER, a.syscall, ret,
+		    a.ts_enter);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int sys_enter_accept(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_conn(ctx->args[0], RQ_SYS_ACCEPT);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int sys_enter_accept4(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_conn(ctx->args[0], RQ_SYS_ACCEPT4);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_conn(ctx->args[0], RQ_SYS_CONNECT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int sys_exit_accept(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_connect")
+int sys_exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret); }
+
+/* The fd still names the socket at entry; after exit it may already be reused. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	int fd = ctx->args[0];
+	struct sock *sk;
+	__u64 now;
+
+	if (!is_target(id >> 32))
+		return 0;
+	sk = fd_to_tcp_sock(fd);
+	if (!sk)
+		return 0;
+	now = bpf_ktime_get_ns();
+	submit_conn(RQ_EV_CLOSE, id, fd, sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE, 0, now);
+	return 0;
+}
+
+/* ---- processes: follow forks, pick up --comm execs, drop exits --------------------------------- */
+
+static __always_inline void submit_proc(__u32 kind, __u32 pid, __u32 ppid)
+{
+	struct rq_proc_event ev = {};
+	__u64 now = bpf_ktime_get_ns();
+
+	fill_header(&ev.h, RQ_EV_PROC, ((__u64)pid << 32) | pid, -1, now, now);
+	ev.ppid = ppid;
+	ev.kind = kind;
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags()))
+		count(RQ_STAT_LOST);
+}
+
+/* A raw tracepoint gives the task pointers, so a new thread (same tgid) can be told apart from a
+ * new process. Children of observed processes are observed from their first instruction. */
+SEC("raw_tracepoint/sched_process_fork")
+int sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	__u8 one = 1;
+
+	if (ptgid == ctgid || !bpf_map_lookup_elem(&targets, &ptgid))
+		return 0;
+	bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
+	submit_proc(RQ_PROC_FORK, ctgid, ptgid);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int sched_process_exec(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	char comm[RQ_COMM_LEN] = {};
+	__u8 one = 1;
+
+	if (!filter_comm || tgid == self_tgid)
+		return 0;
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!bpf_map_lookup_elem(&target_comms, comm))
+		return 0;
+	if (bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	bpf_map_update_elem(&targets, &tgid, &one, BPF_ANY);
+	submit_proc(RQ_PROC_EXEC, tgid, 0);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int sched_process_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	/* The whole process is gone when its main thread exits. */
+	if ((__u32)id != tgid || !bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	bpf_map_delete_elem(&targets, &tgid);
+	submit_proc(RQ_PROC_EXIT, tgid, 0);
+	return 0;
+}

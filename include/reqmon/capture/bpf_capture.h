@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// The loader: opens, configures, loads and attaches bpf/reqmon.bpf.c, fills the target maps
+/// from the chosen PIDs, names, ports and cgroups, and drains the ring buffer. Everything it
+/// attached is detached when the object is destroyed (and by the kernel if the process dies,
+/// since every attachment is held by a file descriptor of this process).
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace reqmon {
+
+struct CaptureConfig {
+  std::vector<pid_t> pids;           ///< --pid: these processes and all their descendants
+  std::vector<std::string> comms;    ///< --comm: processes with this name, now and later
+  std::vector<uint16_t> ports;       ///< --port: processes listening on this TCP port
+  std::vector<std::string> cgroups;  ///< --cgroup: cgroup v2 directories (and their subtrees)
+  bool all = false;                  ///< --all: every process except reqmon
+  uint32_t payload_bytes = 4096;     ///< payload prefix copied per syscall (1..RQ_MAX_PAYLOAD)
+  uint32_t ring_buffer_mb = 16;      ///< ring buffer size, MiB (power of two)
+  std::string proc_root = "/proc";
+  bool verbose = false;              ///< print libbpf's own messages
+};
+
+struct CaptureCounters {
+  uint64_t lost = 0;       ///< records the ring buffer had no room for
+  uint64_t data = 0;       ///< data records submitted
+  uint64_t truncated = 0;  ///< data records cut to the payload prefix
+  uint64_t conn = 0;       ///< open/close records submitted
+};
+
+/// Called for each record, in ring-buffer order, on the thread that calls Poll().
+using RecordCallback = void (*)(void* ctx, const void* data, size_t len);
+
+class BpfCapture {
+ public:
+  /// Checks privileges and kernel support, resolves targets, loads and attaches. On failure
+  /// returns nullptr and a one-line `*error` naming the cause and what to do.
+  static std::unique_ptr<BpfCapture> Start(const CaptureConfig& config, RecordCallback cb,
+                                           void* ctx, std::string* error);
+  ~BpfCapture();
+  BpfCapture(const BpfCapture&) = delete;
+  BpfCapture& operator=(const BpfCapture&) = delete;
+
+  /// Waits up to `timeout_ms` for a wake-up, then drains every record waiting. Records are
+  /// submitted without wake-ups (see bpf/reqmon.bpf.c), so call this every few milliseconds.
+  /// Returns the number of records handled, or a negative errno.
+  int Poll(int timeout_ms);
+
+  /// Re-resolves --comm, --port and --cgroup targets (processes that started matching later).
+  void RefreshTargets();
+
+  /// PIDs in the kernel's target map now.
+  std::vector<pid_t> TargetPids() const;
+
+  CaptureCounters Counters() const;
+  const CaptureConfig& config() const { return config_; }
+
+ private:
+  struct Impl;
+  explicit BpfCapture(const CaptureConfig& config);
+  CaptureConfig config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Checks that reqmon can load BPF here without trying: root or the capabilities, BTF present.
+/// Returns "" when it can, else the one-line reason.
+std::string CheckBpfPrerequisites();
+
+}  // namespace reqmon

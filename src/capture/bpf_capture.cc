@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+#include "reqmon/capture/bpf_capture.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "reqmon.skel.h"
+#include "reqmon/abi.h"
+#include "reqmon/capture/targets.h"
+
+namespace reqmon {
+namespace {
+
+bool g_verbose = false;
+std::string g_last_libbpf_error;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  vsnprintf(buf, sizeof(buf), fmt, args);
+  if (level != LIBBPF_DEBUG) {
+    std::string line(buf);
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    if (!line.empty()) g_last_libbpf_error = line;
+  }
+  if (g_verbose) fputs(buf, stderr);
+  return 0;
+}
+
+bool HasCapability(int cap) {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &hdr, data) != 0) return false;
+  return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+}  // namespace
+
+std::string CheckBpfPrerequisites() {
+  bool root = geteuid() == 0;
+  if (!root && !(HasCapability(CAP_BPF) && HasCapability(CAP_PERFMON))) {
+    return "reqmon needs root, or CAP_BPF and CAP_PERFMON (plus CAP_SYS_RESOURCE on kernels "
+           "before 5.11), to load its eBPF programs: run it with sudo";
+  }
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+    return "this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): reqmon's CO-RE "
+           "programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y";
+  }
+  if (access("/sys/kernel/tracing/events/syscalls", F_OK) != 0 &&
+      access("/sys/kernel/debug/tracing/events/syscalls", F_OK) != 0) {
+    // tracefs may simply not be mounted yet; libbpf mounts nothing, so try to.
+    if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0 ||
+        access("/sys/kernel/tracing/events/syscalls", F_OK) != 0) {
+      return "syscall tracepoints are not available (no /sys/kernel/tracing/events/syscalls): "
+             "mount tracefs (mount -t tracefs nodev /sys/kernel/tracing) or use a kernel with "
+             "CONFIG_FTRACE_SYSCALLS=y";
+    }
+  }
+  return "";
+}
+
+struct BpfCapture::Impl {
+  reqmon_bpf* skel = nullptr;
+  ring_buffer* rb = nullptr;
+  RecordCallback cb = nullptr;
+  void* ctx = nullptr;
+  int handled = 0;
+  std::set<pid_t> static_pids;  // --pid trees resolved at start
+
+  static int OnRecord(void* self, void* data, size_t len) {
+    auto* impl = static_cast<Impl*>(self);
+    impl->cb(impl->ctx, data, len);
+    ++impl->handled;
+    return 0;
+  }
+
+  ~Impl() {
+    if (rb) ring_buffer__free(rb);
+    if (skel) reqmon_bpf__destroy(skel);  // detaches every program, closes every map
+  }
+};
+
+BpfCapture::BpfCapture(const CaptureConfig& config) : config_(config), impl_(new Impl()) {}
+BpfCapture::~BpfCapture() = default;
+
+std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, RecordCallback cb,
+                                              void* ctx, std::string* error) {
+  g_verbose = config.verbose;
+  libbpf_set_print(LibbpfPrint);
+
+  if (std::string why = CheckBpfPrerequisites(); !why.empty()) {
+    *error = why;
+    return nullptr;
+  }
+  if (config.payload_bytes < 1 || config.payload_bytes > RQ_MAX_PAYLOAD) {
+    *error = "--payload-bytes must be between 1 and " + std::to_string(RQ_MAX_PAYLOAD);
+    return nullptr;
+  }
+  uint32_t rb_mb = config.ring_buffer_mb;
+  if (rb_mb < 1 || rb_mb > 1024 || (rb_mb & (rb_mb - 1)) != 0) {
+    *error = "--ring-buffer-mb must be a power of two between 1 and 1024";
+    return nullptr;
+  }
+  if (config.comms.size() > RQ_MAX_COMMS) {
+    *error = "at most " + std::to_string(RQ_MAX_COMMS) + " --comm names";
+    return nullptr;
+  }
+
+  std::unique_ptr<BpfCapture> cap(new BpfCapture(config));
+  Impl& im = *cap->impl_;
+  im.cb = cb;
+  im.ctx = ctx;
+
+  // Resolve targets before loading anything, so that a bad PID or port fails fast.
+  for (pid_t p : config.pids) {
+    if (!ProcessExists(config.proc_root, p)) {
+      *error = "no process with PID " + std::to_string(p) + " (check it with: ps -p " +
+               std::to_string(p) + ")";
+      return nullptr;
+    }
+    for (pid_t q : ProcessTree(config.proc_root, p)) im.static_pids.insert(q);
+  }
+  for (uint16_t port : config.ports) {
+    if (ProcessesListeningOn(config.proc_root, port).empty()) {
+      *error = "no process is listening on TCP port " + std::to_string(port) +
+               " (check with: ss -ltnp 'sport = :" + std::to_string(port) + "')";
+      return nullptr;
+    }
+  }
+  std::vector<uint64_t> cgroup_ids;
+  for (const auto& path : config.cgroups) {
+    std::string err;
+    auto ids = CgroupTreeIds(path, &err);
+    if (ids.empty()) {
+      *error = "--cgroup " + path + ": " + err;
+      return nullptr;
+    }
+    cgroup_ids.insert(cgroup_ids.end(), ids.begin(), ids.end());
+  }
+
+  /* Open: the object is parsed and maps sized before anything reaches the kernel. */
+  im.skel = reqmon_bpf__open();
+  if (!im.skel) {
+    *error = "cannot open the BPF object: " + g_last_libbpf_error;
+    return nullptr;
+  }
+  /* Settings reach the programs as read-only globals. */
+  im.skel->rodata->max_payload = config.payload_bytes;
+  im.skel->rodata->filter_all = config.all;
+  im.skel->rodata->filter_cgroup = !cgroup_ids.empty();
+  im.skel->rodata->filter_comm = !config.comms.empty();
+  im.skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
+  uint64_t rb_bytes = static_cast<uint64_t>(rb_mb) << 20;
+  im.skel->rodata->wakeup_bytes = rb_bytes / 4;
+  bpf_map__set_max_entries(im.skel->maps.events, rb_bytes);
+  int ncpu = libbpf_num_possible_cpus();
+  bpf_map__set_max_entries(im.skel->maps.scratch, ncpu > 0 ? ncpu : 1);
+
+  /* Load: the verifier checks every program. */
+  if (int err = reqmon_bpf__load(im.skel); err) {
+    if (err == -EPERM || err == -EACCES) {
+      *error = "the kernel refused to load reqmon's eBPF programs (" + std::string(strerror(-err)) +
+               "): BPF is not permitted here (seccomp, lockdown, or missing CAP_BPF/CAP_PERFMON)";
+    } else {
+      *error = "cannot load reqmon's eBPF programs: " + std::string(strerror(-err)) + ": " +
+               g_last_libbpf_error + " (rerun with --verbose for the verifier log)";
+    }
+    return nullptr;
+  }
+
+  /* Targets go into the maps before attaching, so no early event is filtered out. */
+  uint8_t one = 1;
+  for (pid_t p : im.static_pids) {
+    uint32_t k = p;
+    bpf_map__update_elem(im.skel->maps.targets, &k, sizeof(k), &one, 1, BPF_ANY);
+  }
+  for (uint64_t id : cgroup_ids)
+    bpf_map__update_elem(im.skel->maps.target_cgroups, &id, sizeof(id), &one, 1, BPF_ANY);
+  for (const auto& c : config.comms) {
+    char key[RQ_COMM_LEN] = {};
+    std::strncpy(key, c.c_str(), RQ_COMM_LEN - 1);
+    bpf_map__update_elem(im.skel->maps.target_comms, key, sizeof(key), &one, 1, BPF_ANY);
+  }
+  cap->RefreshTargets();
+
+  /* Attach: every program to its tracepoint. */
+  if (int err = reqmon_bpf__attach(im.skel); err) {
+    *error = "cannot attach reqmon's tracepoints: " + std::string(strerror(-err)) + ": " +
+             g_last_libbpf_error;
+    return nullptr;
+  }
+  im.rb = ring_buffer__new(bpf_map__fd(im.skel->maps.events), &Impl::OnRecord, &im, nullptr);
+  if (!im.rb) {
+    *error = "cannot open the ring buffer: " + std::string(strerror(errno));
+    return nullptr;
+  }
+  return cap;
+}
+
+int BpfCapture::Poll(int timeout_ms) {
+  impl_->handled = 0;
+  int err = ring_buffer__poll(impl_->rb, timeout_ms);
+  if (err < 0 && err != -EINTR) return err;
+  // Records are submitted without wake-ups: consume whatever is waiting.
+  err = ring_buffer__consume(impl_->rb);
+  if (err < 0 && err != -EINTR) return err;
+  return impl_->handled;
+}
+
+void BpfCapture::RefreshTargets() {
+  uint8_t one = 1;
+  auto add = [&](pid_t p) {
+    uint32_t k = p;
+    bpf_map__update_elem(impl_->skel->maps.targets, &k, sizeof(k), &one, 1, BPF_ANY);
+  };
+  for (const auto& c : config_.comms)
+    for (pid_t p : ProcessesByComm(config_.proc_root, c))
+      for (pid_t q : ProcessTree(config_.proc_root, p)) add(q);
+  for (uint16_t port : config_.ports)
+    for (pid_t p : ProcessesListeningOn(config_.proc_root, port))
+      for (pid_t q : ProcessTree(config_.proc_root, p)) add(q);
+  if (!config_.cgroups.empty()) {
+    for (const auto& path : config_.cgroups) {
+      std::string err;
+      for (uint64_t id : CgroupTreeIds(path, &err))
+        bpf_map__update_elem(impl_->skel->maps.target_cgroups, &id, sizeof(id), &one, 1, BPF_ANY);
+    }
+  }
+  // Drop PIDs that are gone (an exit the kernel saw removes them too; this catches the rest).
+  for (pid_t p : TargetPids()) {
+    if (!ProcessExists(config_.proc_root, p)) {
+      uint32_t k = p;
+      bpf_map__delete_elem(impl_->skel->maps.targets, &k, sizeof(k), 0);
+    }
+  }
+}
+
+std::vector<pid_t> BpfCapture::TargetPids() const {
+  std::vector<pid_t> out;
+  int fd = bpf_map__fd(impl_->skel->maps.targets);
+  uint32_t key, next;
+  uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    out.push_back(static_cast<pid_t>(next));
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+CaptureCounters BpfCapture::Counters() const {
+  CaptureCounters c;
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return c;
+  std::vector<uint64_t> vals(ncpu);
+  uint64_t* fields[RQ_STAT_MAX] = {&c.lost, &c.data, &c.truncated, &c.conn};
+  for (uint32_t i = 0; i < RQ_STAT_MAX; ++i) {
+    if (bpf_map__lookup_elem(impl_->skel->maps.stats, &i, sizeof(i), vals.data(),
+                             vals.size() * sizeof(uint64_t), 0) != 0)
+      continue;
+    for (uint64_t v : vals) *fields[i] += v;
+  }
+  return c;
+}
+
+}  // namespace reqmon

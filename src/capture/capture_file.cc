@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+#include "reqmon/capture/capture_file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "reqmon/abi.h"
+
+namespace reqmon {
+namespace {
+
+void PutU32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
+void PutI64(char* p, int64_t v) { std::memcpy(p, &v, 8); }
+uint32_t GetU32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+int64_t GetI64(const char* p) {
+  int64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+}  // namespace
+
+int64_t RealtimeOffsetNs() {
+  timespec rt{}, mono{};
+  clock_gettime(CLOCK_REALTIME, &rt);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return (static_cast<int64_t>(rt.tv_sec) - mono.tv_sec) * 1000000000LL + (rt.tv_nsec - mono.tv_nsec);
+}
+
+std::unique_ptr<CaptureWriter> CaptureWriter::Create(const std::string& path, const CaptureInfo& info,
+                                                     std::string* error) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) {
+    *error = path + ": cannot create capture file: " + std::strerror(errno);
+    return nullptr;
+  }
+  char hdr[kCaptureHeaderSize] = {};
+  std::memcpy(hdr, kCaptureMagic, 8);
+  PutU32(hdr + 8, kCaptureVersion);
+  PutU32(hdr + 12, RQ_ABI_VERSION);
+  PutI64(hdr + 16, info.realtime_offset_ns);
+  PutU32(hdr + 24, info.payload_limit);
+  if (std::fwrite(hdr, 1, sizeof(hdr), f) != sizeof(hdr)) {
+    *error = path + ": cannot write capture header: " + std::strerror(errno);
+    std::fclose(f);
+    return nullptr;
+  }
+  std::unique_ptr<CaptureWriter> w(new CaptureWriter());
+  w->file_ = f;
+  w->path_ = path;
+  return w;
+}
+
+CaptureWriter::~CaptureWriter() {
+  if (file_) std::fclose(file_);
+}
+
+bool CaptureWriter::Write(const void* record, uint32_t len) {
+  char lenbuf[4];
+  PutU32(lenbuf, len);
+  if (std::fwrite(lenbuf, 1, 4, file_) != 4 || std::fwrite(record, 1, len, file_) != len) {
+    if (error_.empty()) error_ = path_ + ": write failed: " + std::strerror(errno);
+    return false;
+  }
+  ++records_;
+  return true;
+}
+
+bool CaptureWriter::Flush() {
+  if (std::fflush(file_) != 0) {
+    if (error_.empty()) error_ = path_ + ": flush failed: " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, std::string* error) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    *error = path + ": cannot open capture file: " + std::strerror(errno);
+    return nullptr;
+  }
+  char hdr[kCaptureHeaderSize];
+  size_t got = std::fread(hdr, 1, sizeof(hdr), f);
+  if (got >= 8 && std::memcmp(hdr, kCaptureMagic, 8) != 0) {
+    *error = path + ": not a reqmon capture file (bad magic at byte offset 0)";
+    std::fclose(f);
+    return nullptr;
+  }
+  if (got < sizeof(hdr)) {
+    *error = path + ": truncated capture header at byte offset " + std::to_string(got) + " (need " +
+             std::to_string(kCaptureHeaderSize) + " bytes)";
+    std::fclose(f);
+    return nullptr;
+  }
+  std::unique_ptr<CaptureReader> r(new CaptureReader());
+  r->info_.version = GetU32(hdr + 8);
+  r->info_.abi_version = GetU32(hdr + 12);
+  r->info_.realtime_offset_ns = GetI64(hdr + 16);
+  r->info_.payload_limit = GetU32(hdr + 24);
+  if (r->info_.version != kCaptureVersion) {
+    *error = path + ": unsupported capture format version " + std::to_string(r->info_.version) +
+             " at byte offset 8 (this reqmon reads version " + std::to_string(kCaptureVersion) + ")";
+    std::fclose(f);
+    return nullptr;
+  }
+  if (r->info_.abi_version != RQ_ABI_VERSION) {
+    *error = path + ": unsupported record ABI version " + std::to_string(r->info_.abi_version) +
+             " at byte offset 12 (this reqmon reads version " + std::to_string(RQ_ABI_VERSION) + ")";
+    std::fclose(f);
+    return nullptr;
+  }
+  r->file_ = f;
+  r->path_ = path;
+  r->offset_ = kCaptureHeaderSize;
+  r->buf_.resize(64 * 1024);
+  return r;
+}
+
+CaptureReader::~CaptureReader() {
+  if (file_) std::fclose(file_);
+}
+
+bool CaptureReader::Next(std::string_view* record) {
+  if (!file_ || !error_.empty()) return false;
+  char lenbuf[4];
+  size_t got = std::fread(lenbuf, 1, 4, file_);
+  if (got == 0) return false;  // clean end
+  if (got < 4) {
+    error_ = path_ + ": truncated record length at byte offset " + std::to_string(offset_);
+    return false;
+  }
+  uint32_t len = GetU32(lenbuf);
+  if (len < sizeof(rq_event_header) || len > kMaxRecordSize) {
+    error_ = path_ + ": corrupt record length " + std::to_string(len) + " at byte offset " +
+             std::to_string(offset_);
+    return false;
+  }
+  if (buf_.size() < len) buf_.resize(len);
+  got = std::fread(buf_.data(), 1, len, file_);
+  if (got < len) {
+    error_ = path_ + ": truncated record at byte offset " + std::to_string(offset_) + " (need " +
+             std::to_string(len) + " bytes, " + std::to_string(got) + " left)";
+    return false;
+  }
+  offset_ += 4 + len;
+  *record = std::string_view(buf_.data(), len);
+  return true;
+}
+
+}  // namespace reqmon

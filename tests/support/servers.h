@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Real peers for tests: an nginx or a Python http.server on a free loopback port, each in its
+// own temporary folder, started and stopped by the test; a real HTTP client (curl); the reqmon
+// binary itself. Header-only so that every test area can use it.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace reqmon::testing {
+
+namespace fs = std::filesystem;
+
+inline bool IsRoot() { return geteuid() == 0; }
+
+inline bool HaveBinary(const std::string& name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; racy in theory, fine for tests).
+inline int FreePort() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+inline bool PortOpen(int port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  close(s);
+  return ok;
+}
+
+inline bool WaitForPort(int port, int timeout_ms = 10000) {
+  for (int waited = 0; waited < timeout_ms; waited += 50) {
+    if (PortOpen(port)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+/// Runs a shell command, returns its stdout; *status gets the exit code.
+inline std::string Run(const std::string& cmd, int* status = nullptr) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int st = pclose(p);
+  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+inline std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline fs::path MakeTempDir(const std::string& tag) {
+  std::string tmpl = (fs::temp_directory_path() / ("reqmon-" + tag + "-XXXXXX")).string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  chmod(tmpl.c_str(), 0755);
+  return tmpl;
+}
+
+/// A child process started with fork/exec, killed (SIGTERM, then SIGKILL) when destroyed.
+class Process {
+ public:
+  Process() = default;
+  explicit Process(const std::vector<std::string>& argv, const std::string& out_file = "") {
+    Start(argv, out_file);
+  }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process() { Stop(); }
+
+  void Start(const std::vector<std::string>& argv, const std::string& out_file = "") {
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      if (!out_file.empty()) {
+        FILE* f = fopen(out_file.c_str(), "w");
+        if (f) {
+          dup2(fileno(f), 1);
+          dup2(fileno(f), 2);
+        }
+      }
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int st;
+    pid_t r = waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      exit_status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+  /// Sends `sig` and waits up to timeout_ms; returns the exit status (or -1 if still running).
+  int Signal(int sig, int timeout_ms = 5000) {
+    if (pid_ <= 0) return exit_status_;
+    kill(pid_, sig);
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+      if (!Running()) return exit_status_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+  int Wait(int timeout_ms = 30000) {
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+      if (!Running()) return exit_status_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+  void Stop() {
+    if (pid_ <= 0) return;
+    kill(-pid_, SIGTERM);
+    if (Signal(SIGTERM, 3000) == -1) {
+      kill(-pid_, SIGKILL);
+      Signal(SIGKILL, 3000);
+    }
+    pid_ = -1;
+  }
+  int exit_status() const { return exit_status_; }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_status_ = -1;
+};
+
+/// A real nginx (master + 2 workers) on 127.0.0.1:port with its own prefix, config and docroot.
+/// The access log records $request_time (seconds, ms resolution) for timing comparisons.
+class Nginx {
+ public:
+  explicit Nginx(int workers = 2) : dir_(MakeTempDir("nginx")), port_(FreePort()) {
+    fs::create_directories(dir_ / "html");
+    fs::create_directories(dir_ / "logs");
+    std::ofstream(dir_ / "html" / "index.html") << "<html>hello from nginx</html>\n";
+    std::ofstream(dir_ / "html" / "big.bin") << std::string(100000, 'x');
+    std::ofstream conf(dir_ / "nginx.conf");
+    conf << "worker_processes " << workers << ";\n"
+         << "daemon off;\nmaster_process on;\npid " << (dir_ / "nginx.pid").string() << ";\n"
+         << "error_log " << (dir_ / "logs/error.log").string() << " warn;\n"
+         << "events { worker_connections 1024; }\n"
+         << "http {\n"
+         << "  log_format timed '$request $status $request_time';\n"
+         << "  access_log " << (dir_ / "logs/access.log").string() << " timed;\n"
+         << "  client_body_temp_path " << (dir_ / "body").string() << ";\n"
+         << "  sendfile on;\n  keepalive_requests 100000;\n"
+         << "  server {\n    listen 127.0.0.1:" << port_ << ";\n"
+         << "    root " << (dir_ / "html").string() << ";\n"
+         << "    location = /status/201 { return 201 'created\\n'; }\n"
+         << "    location = /status/500 { return 500 'oops\\n'; }\n"
+         << "    location /api/ { return 200 '{\"ok\":true}\\n'; }\n"
+         << "  }\n}\n";
+    conf.close();
+    proc_.Start({NginxBinary(), "-p", dir_.string(), "-c", (dir_ / "nginx.conf").string()},
+                (dir_ / "stdout.log").string());
+    if (!WaitForPort(port_)) throw std::runtime_error("nginx did not start: " + ReadFile(dir_ / "logs/error.log") + ReadFile(dir_ / "stdout.log"));
+  }
+  ~Nginx() {
+    proc_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  static std::string NginxBinary() { return fs::exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx"; }
+  int port() const { return port_; }
+  pid_t master_pid() const { return proc_.pid(); }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  fs::path access_log() const { return dir_ / "logs/access.log"; }
+
+ private:
+  fs::path dir_;
+  int port_;
+  Process proc_;
+};
+
+/// A real `python3 -m http.server` on 127.0.0.1:port serving a temporary folder.
+class PythonHttpServer {
+ public:
+  PythonHttpServer() : dir_(MakeTempDir("pyhttp")), port_(FreePort()) {
+    std::ofstream(dir_ / "index.html") << "<html>hello from python</html>\n";
+    std::ofstream(dir_ / "data.txt") << std::string(10000, 'p');
+    proc_.Start({"python3", "-m", "http.server", std::to_string(port_), "--bind", "127.0.0.1",
+                 "--directory", dir_.string()},
+                (dir_.parent_path() / (dir_.filename().string() + ".log")).string());
+    if (!WaitForPort(port_)) throw std::runtime_error("python3 -m http.server did not start");
+  }
+  ~PythonHttpServer() {
+    proc_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  int port() const { return port_; }
+  pid_t pid() const { return proc_.pid(); }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+ private:
+  fs::path dir_;
+  int port_;
+  Process proc_;
+};
+
+/// Drives `urls` with curl. keep_alive: one curl process fetching all of them over one
+/// connection; otherwise one connection per request (Connection: close). Returns how many
+/// requests curl completed (counted from its own per-request output).
+inline int Curl(const std::vector<std::string>& urls, bool keep_alive) {
+  int done = 0;
+  auto run = [&](const std::string& args) {
+    std::string out = Run("curl -s -w 'RQCODE:%{http_code}\\n' " + args + " 2>/dev/null");
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+      size_t at = line.find("RQCODE:");
+      if (at != std::string::npos && line.compare(at + 7, 3, "000") != 0) ++done;
+    }
+  };
+  if (keep_alive) {
+    // curl reuses one connection for consecutive URLs to the same host.
+    std::string args;
+    for (const auto& u : urls) args += "-o /dev/null '" + u + "' ";
+    run(args);
+  } else {
+    for (const auto& u : urls) run("-o /dev/null -H 'Connection: close' '" + u + "'");
+  }
+  return done;
+}
+
+}  // namespace reqmon::testing
