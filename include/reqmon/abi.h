@@ -2,7 +2,7 @@
 /*
  * The kernel/user ABI of reqmon: the records that bpf/reqmon.bpf.c writes to the ring buffer and
  * that the capture file stores verbatim. Shared by the BPF program (C, vmlinux.h types) and the
- * C++ side, so only fixed-width types, no pointers, explicit padding. tests/unit/abi_test.cc pins
+ * C++ side, so only fixed-width types, no pointers, explicit padding. tests/tracker/abi_test.cc pins
  * every offset; changing this layout means bumping RQ_ABI_VERSION and the capture file version.
  */
 #pragma once

@@ -23,6 +23,15 @@ struct HttpTransaction {
   uint64_t request_bytes = 0;   ///< request size on the wire: head + body
   uint64_t response_bytes = 0;  ///< response size on the wire: head + body
   rq_endpoints ep{};          ///< local and remote address of the connection
+  /// The stream lost its place (uncaptured bytes in a chunked body or head, or a parse error)
+  /// after the response head was parsed: status is known, response_end_ns is the record where
+  /// the place was lost and response_bytes counts up to the end of that record.
+  bool truncated = false;
+  /// RQ_ROLE_SERVER (the observed process answered the request) or RQ_ROLE_CLIENT (it sent the
+  /// request; only emitted when the tracker is configured to parse client connections).
+  uint8_t role = RQ_ROLE_SERVER;
+  /// Unique per tracked connection (pid, fd, generation): a reused fd gets a new id.
+  uint64_t connection_id = 0;
 
   /// Response time in milliseconds (response_end_ns - request_start_ns), 0 when incomplete.
   double response_ms() const {

@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: MIT
+#include "reqmon/parser/http_connection.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace reqmon {
+namespace {
+
+// Uncaptured Content-Length body bytes are fed to llhttp as zeros from here: the body is
+// consumed without looking at it, so this keeps the parser's position exact.
+constexpr size_t kZeroChunk = 64 * 1024;
+const char kZeros[kZeroChunk] = {};
+
+struct Token {
+  const char* text;
+  size_t len;
+};
+constexpr Token kMethods[] = {
+    {"GET ", 4},     {"POST ", 5},    {"HEAD ", 5},    {"PUT ", 4},     {"DELETE ", 7},
+    {"PATCH ", 6},   {"OPTIONS ", 8}, {"CONNECT ", 8}, {"TRACE ", 6},
+};
+
+}  // namespace
+
+bool StartsWithRequest(std::string_view payload) {
+  if (payload.size() < 4) return false;
+  for (const Token& t : kMethods) {
+    if (payload.size() >= t.len && std::memcmp(payload.data(), t.text, t.len) == 0) return true;
+  }
+  return false;
+}
+
+bool StartsWithResponse(std::string_view payload) {
+  return payload.size() >= 7 && std::memcmp(payload.data(), "HTTP/1.", 7) == 0;
+}
+
+void SplitTarget(std::string_view target, std::string* path, std::string* query) {
+  size_t hash = target.find('#');
+  if (hash != std::string_view::npos) target = target.substr(0, hash);
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) {
+    path->assign(target.data(), target.size());
+    query->clear();
+  } else {
+    path->assign(target.data(), q);
+    query->assign(target.data() + q + 1, target.size() - q - 1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// llhttp callbacks. parser->data points at the Stream.
+
+const llhttp_settings_t& HttpConnection::Settings() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = &HttpConnection::OnMessageBegin;
+    s.on_url = &HttpConnection::OnUrl;
+    s.on_headers_complete = &HttpConnection::OnHeadersComplete;
+    s.on_message_complete = &HttpConnection::OnMessageComplete;
+    s.on_chunk_header = &HttpConnection::OnChunkHeader;
+    s.on_chunk_complete = &HttpConnection::OnChunkComplete;
+    return s;
+  }();
+  return settings;
+}
+
+int HttpConnection::OnMessageBegin(llhttp_t* p) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  s.in_message = true;
+  s.headers_done = false;
+  s.upgrade_next = false;
+  s.in_chunk_data = false;
+  s.msg_start_ts = s.cur_exit;
+  s.msg_start_enter = s.cur_enter;
+  s.url.clear();
+  return 0;
+}
+
+int HttpConnection::OnUrl(llhttp_t* p, const char* at, size_t len) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  size_t room = s.conn->options_.max_url - std::min(s.url.size(), s.conn->options_.max_url);
+  s.url.append(at, std::min(len, room));
+  return 0;
+}
+
+int HttpConnection::OnHeadersComplete(llhttp_t* p) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  HttpConnection& c = *s.conn;
+  s.headers_done = true;
+  if (s.is_request) {
+    Pending& r = c.PushPending();
+    r.start_ns = s.msg_start_ts;
+    r.method = p->method;
+    r.url.assign(s.url);
+    r.bytes = 0;
+    r.interim_bytes = 0;
+    s.req_seq = r.seq;
+    s.req_pushed = true;
+    return 0;
+  }
+  const int status = p->status_code;
+  if (status == 101) {
+    s.upgrade_next = true;
+    return 2;  // no body; the rest of the connection is another protocol
+  }
+  if (status < 200 || status == 204 || status == 304) return 1;  // never a body
+  const Pending* req = c.MatchFront(s.msg_start_enter);
+  if (req != nullptr) {
+    if (req->method == HTTP_HEAD) return 1;
+    if (req->method == HTTP_CONNECT && status < 300) {
+      s.upgrade_next = true;
+      return 2;  // tunnel established
+    }
+  }
+  return 0;
+}
+
+int HttpConnection::OnChunkHeader(llhttp_t* p) {
+  // parser->content_length now holds the chunk size and counts down while its data is consumed.
+  static_cast<Stream*>(p->data)->in_chunk_data = p->content_length > 0;
+  return 0;
+}
+
+int HttpConnection::OnChunkComplete(llhttp_t* p) {
+  static_cast<Stream*>(p->data)->in_chunk_data = false;
+  return 0;
+}
+
+int HttpConnection::OnMessageComplete(llhttp_t* p) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  s.complete = true;
+  // Pausing makes llhttp_execute return with the exact end of the message.
+  return HPE_PAUSED;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+HttpConnection::HttpConnection() {
+  req_.conn = this;
+  req_.is_request = true;
+  resp_.conn = this;
+  resp_.is_request = false;
+  llhttp_init(&req_.parser, HTTP_REQUEST, &Settings());
+  llhttp_init(&resp_.parser, HTTP_RESPONSE, &Settings());
+  req_.parser.data = &req_;
+  resp_.parser.data = &resp_;
+}
+
+void HttpConnection::ResetStream(Stream& s, bool synced) {
+  llhttp_reset(&s.parser);
+  // Keep parsing after "Connection: close" / HTTP/1.0: we observe, we do not enforce.
+  llhttp_set_lenient_keep_alive(&s.parser, 1);
+  s.synced = synced;
+  s.ever_synced = synced;
+  s.skipped_while_lost = false;
+  s.in_message = false;
+  s.headers_done = false;
+  s.complete = false;
+  s.upgrade_next = false;
+  s.in_chunk_data = false;
+  s.msg_bytes = 0;
+  s.msg_start_ts = 0;
+  s.msg_start_enter = 0;
+  s.cur_enter = 0;
+  s.cur_exit = 0;
+  s.req_seq = 0;
+  s.req_pushed = false;
+  s.url.clear();
+}
+
+void HttpConnection::Reset(uint32_t pid, int32_t fd, uint64_t connection_id, rq_role role,
+                           const rq_endpoints& ep, const Options& options,
+                           HttpCounters* counters, TransactionSink* sink) {
+  pid_ = pid;
+  fd_ = fd;
+  connection_id_ = connection_id;
+  role_ = role;
+  ep_ = ep;
+  options_ = options;
+  if (options_.max_pending == 0) options_.max_pending = 1;
+  counters_ = counters;
+  sink_ = sink;
+  upgraded_ = false;
+  active_ = true;
+  last_resp_ts_ = 0;
+  const bool known = role == RQ_ROLE_SERVER || role == RQ_ROLE_CLIENT;
+  ResetStream(req_, known);
+  ResetStream(resp_, known);
+  pending_head_ = 0;
+  pending_count_ = 0;
+  next_seq_ = 0;
+}
+
+bool HttpConnection::InferRole(const rq_data_event& ev, std::string_view payload) {
+  const bool ingress = ev.direction == RQ_DIR_INGRESS;
+  if (StartsWithRequest(payload)) {
+    role_ = ingress ? RQ_ROLE_SERVER : RQ_ROLE_CLIENT;
+  } else if (StartsWithResponse(payload)) {
+    role_ = ingress ? RQ_ROLE_CLIENT : RQ_ROLE_SERVER;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void HttpConnection::CountUnparsed(uint64_t bytes, bool resync) {
+  if (bytes == 0) return;
+  counters_->unparsed_bytes += bytes;
+  UnparsedBytes u;
+  u.pid = pid_;
+  u.bytes = bytes;
+  u.resync = resync;
+  sink_->OnUnparsed(u);
+}
+
+void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {
+  if (!active_) return;
+  uint64_t bytes = ev.bytes > 0 ? static_cast<uint64_t>(ev.bytes) : 0;
+  if (bytes < payload.size()) bytes = payload.size();
+  if (role_ == RQ_ROLE_UNKNOWN && !InferRole(ev, payload)) {
+    CountUnparsed(bytes, false);
+    return;
+  }
+  if (role_ == RQ_ROLE_CLIENT && !options_.parse_client) {
+    counters_->client_bytes += bytes;
+    return;
+  }
+  if (upgraded_) {
+    CountUnparsed(bytes, false);
+    return;
+  }
+  const bool ingress = ev.direction == RQ_DIR_INGRESS;
+  Stream& s = (ingress == (role_ == RQ_ROLE_SERVER)) ? req_ : resp_;
+  if (!s.is_request) last_resp_ts_ = ev.h.ts_exit;
+  s.cur_enter = ev.h.ts_enter;
+  s.cur_exit = ev.h.ts_exit;
+
+  if (!s.synced) {
+    const bool start = s.is_request ? StartsWithRequest(payload) : StartsWithResponse(payload);
+    if (!start) {
+      s.skipped_while_lost = true;
+      CountUnparsed(bytes, s.ever_synced);
+      return;
+    }
+    Resync(s, ev);
+  }
+  const uint64_t gap = bytes - payload.size();
+  if (!Feed(s, payload.data(), payload.size())) {
+    CountUnparsed(gap, !upgraded_);
+    return;
+  }
+  if (gap != 0) SkipGap(s, gap);
+}
+
+bool HttpConnection::Feed(Stream& s, const char* data, size_t len) {
+  while (len > 0) {
+    const llhttp_errno_t err = llhttp_execute(&s.parser, data, len);
+    if (err == HPE_OK) {
+      s.msg_bytes += len;
+      return true;
+    }
+    const char* pos = llhttp_get_error_pos(&s.parser);
+    size_t used = (pos != nullptr && pos >= data && pos <= data + len) ? pos - data : 0;
+    s.msg_bytes += used;
+    data += used;
+    len -= used;
+    if (err == HPE_PAUSED) {
+      llhttp_resume(&s.parser);
+      if (s.complete) {
+        MessageComplete(s, s.cur_exit);
+        if (upgraded_) {
+          CountUnparsed(len, false);
+          return false;
+        }
+      }
+      continue;
+    }
+    if (err == HPE_PAUSED_UPGRADE) {
+      // A request asked for an upgrade (or CONNECT); whether it happens is up to the response.
+      // Keep parsing HTTP; a 101 (or CONNECT 2xx) stops the connection's parsing.
+      llhttp_resume_after_upgrade(&s.parser);
+      if (s.in_message) {
+        // on_message_complete was not run (on_headers_complete returned 2).
+        s.complete = true;
+        MessageComplete(s, s.cur_exit);
+      }
+      if (upgraded_) {
+        CountUnparsed(len, false);
+        return false;
+      }
+      continue;
+    }
+    ++counters_->parse_errors;
+    LoseSync(s, s.cur_exit, len);
+    return false;
+  }
+  return true;
+}
+
+bool HttpConnection::FeedZeros(Stream& s, uint64_t n) {
+  counters_->gap_bytes_skipped += n;
+  while (n > 0) {
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(n, kZeroChunk));
+    n -= chunk;
+    if (!Feed(s, kZeros, chunk)) {
+      CountUnparsed(n, !upgraded_);
+      return false;
+    }
+  }
+  return true;
+}
+
+void HttpConnection::SkipGap(Stream& s, uint64_t gap) {
+  llhttp_t& p = s.parser;
+  if (s.in_message && s.headers_done) {
+    if (p.flags & F_CHUNKED) {
+      // Inside one chunk's data the remaining size is known: skip exactly when the gap ends
+      // within it. Anything else (chunk sizes, trailers) cannot be skipped.
+      if (s.in_chunk_data && gap <= p.content_length) {
+        FeedZeros(s, gap);
+        return;
+      }
+    } else if (p.flags & F_CONTENT_LENGTH) {
+      const uint64_t n = std::min<uint64_t>(gap, p.content_length);
+      gap -= n;
+      if (!FeedZeros(s, n)) {
+        CountUnparsed(gap, !upgraded_);
+        return;
+      }
+    } else if (!s.is_request && llhttp_message_needs_eof(&p)) {
+      // Body delimited by the close: nothing in it needs parsing.
+      s.msg_bytes += gap;
+      counters_->gap_bytes_skipped += gap;
+      return;
+    }
+  }
+  if (gap == 0) return;
+  LoseSync(s, s.cur_exit, gap);
+}
+
+void HttpConnection::LoseSync(Stream& s, uint64_t ts_exit, uint64_t lost_bytes) {
+  ++counters_->stream_losses;
+  bool attributed = false;
+  if (s.in_message) {
+    if (s.is_request) {
+      if (s.req_pushed) {
+        if (Pending* r = BySeq(s.req_seq)) r->bytes = s.msg_bytes + lost_bytes;
+        attributed = true;
+      }
+    } else if (Pending* req = MatchFront(s.msg_start_enter)) {
+      if (s.headers_done) {
+        EmitAnswered(*req, s.parser.status_code, ts_exit,
+                     s.msg_bytes + lost_bytes + req->interim_bytes, /*truncated=*/true);
+        attributed = true;
+      } else {
+        EmitIncomplete(*req);
+      }
+      PopPending();
+    }
+  } else {
+    // Lost at a message boundary: whole messages may be in the lost bytes.
+    s.skipped_while_lost = true;
+  }
+  s.synced = false;
+  s.in_message = false;
+  s.headers_done = false;
+  s.complete = false;
+  s.upgrade_next = false;
+  s.in_chunk_data = false;
+  s.req_pushed = false;
+  s.msg_bytes = 0;
+  s.url.clear();
+  if (!attributed) CountUnparsed(lost_bytes, true);
+}
+
+void HttpConnection::Resync(Stream& s, const rq_data_event& ev) {
+  const bool was_synced = s.ever_synced;
+  const bool skipped = s.skipped_while_lost;
+  const uint64_t enter = s.cur_enter, exit = s.cur_exit;
+  ResetStream(s, true);
+  s.cur_enter = enter;
+  s.cur_exit = exit;
+  if (!was_synced) return;
+  ++counters_->resyncs;
+  if (s.is_request || !skipped) return;
+  // Whole responses were skipped: this response answers the latest request read before it
+  // began (exact for non-pipelined traffic); older unanswered requests lost their responses.
+  while (pending_count_ > 1) {
+    const Pending& next = pending_[(pending_head_ + 1) % pending_.size()];
+    if (next.start_ns > ev.h.ts_enter) break;
+    EmitIncomplete(*Front());
+    PopPending();
+  }
+}
+
+void HttpConnection::MessageComplete(Stream& s, uint64_t ts_exit) {
+  s.complete = false;
+  s.in_message = false;
+  s.headers_done = false;
+  const uint64_t bytes = s.msg_bytes;
+  s.msg_bytes = 0;
+  if (s.is_request) {
+    if (s.req_pushed) {
+      if (Pending* r = BySeq(s.req_seq)) r->bytes = bytes;
+      s.req_pushed = false;
+    }
+    s.url.clear();
+    return;
+  }
+  const int status = s.parser.status_code;
+  Pending* req = MatchFront(s.msg_start_enter);
+  if (status >= 100 && status < 200 && status != 101) {
+    ++counters_->interim_responses;
+    if (req != nullptr) req->interim_bytes += bytes;
+    return;
+  }
+  if (req == nullptr) {
+    ++counters_->orphan_responses;
+  } else {
+    EmitAnswered(*req, status, ts_exit, bytes + req->interim_bytes, /*truncated=*/false);
+    PopPending();
+  }
+  if (s.upgrade_next) {
+    s.upgrade_next = false;
+    upgraded_ = true;
+    ++counters_->upgrades;
+  }
+}
+
+void HttpConnection::Finish(uint64_t ts_ns) {
+  (void)ts_ns;
+  if (!active_) return;
+  if (!upgraded_ && resp_.synced && resp_.in_message && resp_.headers_done) {
+    if (llhttp_message_needs_eof(&resp_.parser)) {
+      llhttp_finish(&resp_.parser);
+      if (resp_.complete) MessageComplete(resp_, last_resp_ts_);
+    }
+    if (resp_.in_message) {
+      if (Pending* req = MatchFront(resp_.msg_start_enter)) {
+        EmitAnswered(*req, resp_.parser.status_code, last_resp_ts_,
+                     resp_.msg_bytes + req->interim_bytes, /*truncated=*/true);
+        PopPending();
+      }
+      resp_.in_message = false;
+    }
+  }
+  while (pending_count_ > 0) {
+    EmitIncomplete(*Front());
+    PopPending();
+  }
+  active_ = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pending requests.
+
+HttpConnection::Pending* HttpConnection::BySeq(uint64_t seq) {
+  if (pending_count_ == 0) return nullptr;
+  const uint64_t first = pending_[pending_head_].seq;
+  if (seq < first || seq - first >= pending_count_) return nullptr;
+  return &pending_[(pending_head_ + (seq - first)) % pending_.size()];
+}
+
+HttpConnection::Pending& HttpConnection::PushPending() {
+  if (pending_count_ >= options_.max_pending) {
+    ++counters_->pending_overflow;
+    PopPending();
+  }
+  if (pending_count_ == pending_.size()) {
+    // Grow the ring, keeping order; strings are moved, not copied.
+    std::vector<Pending> bigger(std::max<size_t>(4, pending_.size() * 2));
+    for (size_t i = 0; i < pending_count_; ++i) {
+      bigger[i] = std::move(pending_[(pending_head_ + i) % pending_.size()]);
+    }
+    pending_.swap(bigger);
+    pending_head_ = 0;
+  }
+  Pending& p = pending_[(pending_head_ + pending_count_) % pending_.size()];
+  ++pending_count_;
+  p.seq = next_seq_++;
+  return p;
+}
+
+void HttpConnection::PopPending() {
+  if (pending_count_ == 0) return;
+  pending_head_ = (pending_head_ + 1) % pending_.size();
+  --pending_count_;
+}
+
+HttpConnection::Pending* HttpConnection::MatchFront(uint64_t resp_enter_ns) {
+  Pending* front = Front();
+  if (front == nullptr || front->start_ns > resp_enter_ns) return nullptr;
+  return front;
+}
+
+void HttpConnection::FillRequest(const Pending& req) {
+  tx_.pid = pid_;
+  tx_.fd = fd_;
+  tx_.connection_id = connection_id_;
+  tx_.ep = ep_;
+  tx_.role = static_cast<uint8_t>(role_);
+  tx_.request_start_ns = req.start_ns;
+  const char* name = llhttp_method_name(static_cast<llhttp_method_t>(req.method));
+  tx_.method.assign(name);
+  SplitTarget(req.url, &tx_.path, &tx_.query);
+  tx_.request_bytes = req.bytes;
+  if (req_.req_pushed && req_.req_seq == req.seq && req.bytes == 0) {
+    tx_.request_bytes = req_.msg_bytes;  // body still arriving (early response)
+  }
+}
+
+void HttpConnection::EmitAnswered(Pending& req, int status, uint64_t end_ns, uint64_t resp_bytes,
+                                  bool truncated) {
+  FillRequest(req);
+  tx_.status = status;
+  tx_.response_end_ns = end_ns;
+  tx_.response_bytes = resp_bytes;
+  tx_.incomplete = false;
+  tx_.truncated = truncated;
+  ++counters_->transactions;
+  if (truncated) ++counters_->truncated;
+  sink_->OnTransaction(tx_);
+}
+
+void HttpConnection::EmitIncomplete(Pending& req) {
+  FillRequest(req);
+  tx_.status = 0;
+  tx_.response_end_ns = 0;
+  tx_.response_bytes = req.interim_bytes;
+  tx_.incomplete = true;
+  tx_.truncated = false;
+  ++counters_->transactions;
+  ++counters_->incomplete;
+  sink_->OnTransaction(tx_);
+}
+
+}  // namespace reqmon

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+#include "reqmon/tracker/connection_tracker.h"
+
+#include <algorithm>
+
+namespace reqmon {
+
+ConnectionTracker::ConnectionTracker(TransactionSink& sink, TrackerConfig config)
+    : sink_(sink), config_(config) {
+  if (config_.max_connections == 0) config_.max_connections = 1;
+  conn_options_.max_pending = std::max<size_t>(1, config_.max_pending_per_connection);
+  conn_options_.max_url = config_.max_url_bytes;
+  conn_options_.parse_client = config_.parse_client_connections;
+  index_.reserve(std::min<size_t>(config_.max_connections, 4096));
+}
+
+ConnectionTracker::~ConnectionTracker() = default;
+
+uint32_t ConnectionTracker::Find(uint64_t key) {
+  if (cached_slot_ != kNone && cached_key_ == key) return cached_slot_;
+  auto it = index_.find(key);
+  if (it == index_.end()) return kNone;
+  cached_key_ = key;
+  cached_slot_ = it->second;
+  return it->second;
+}
+
+void ConnectionTracker::Unlink(uint32_t i) {
+  Slot& s = *slots_[i];
+  if (s.prev != kNone) slots_[s.prev]->next = s.next; else lru_head_ = s.next;
+  if (s.next != kNone) slots_[s.next]->prev = s.prev; else lru_tail_ = s.prev;
+  s.prev = s.next = kNone;
+}
+
+void ConnectionTracker::PushFront(uint32_t i) {
+  Slot& s = *slots_[i];
+  s.prev = kNone;
+  s.next = lru_head_;
+  if (lru_head_ != kNone) slots_[lru_head_]->prev = i;
+  lru_head_ = i;
+  if (lru_tail_ == kNone) lru_tail_ = i;
+}
+
+void ConnectionTracker::Touch(uint32_t i) {
+  if (lru_head_ == i) return;
+  Unlink(i);
+  PushFront(i);
+}
+
+uint32_t ConnectionTracker::Start(uint64_t key, uint32_t pid, int32_t fd, rq_role role,
+                                  const rq_endpoints& ep) {
+  if (index_.size() >= config_.max_connections && lru_tail_ != kNone) {
+    ++counters_.connections_evicted;
+    Finish(lru_tail_, 0);
+  }
+  uint32_t i;
+  if (!free_.empty()) {
+    i = free_.back();
+    free_.pop_back();
+  } else {
+    i = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(std::make_unique<Slot>());
+  }
+  Slot& s = *slots_[i];
+  s.key = key;
+  s.used = true;
+  s.conn.Reset(pid, fd, next_connection_id_++, role, ep, conn_options_, &counters_.http, &sink_);
+  PushFront(i);
+  index_.emplace(key, i);
+  ++per_pid_[pid];
+  ++counters_.connections_opened;
+  counters_.connections_open = index_.size();
+  cached_key_ = key;
+  cached_slot_ = i;
+  return i;
+}
+
+void ConnectionTracker::Finish(uint32_t i, uint64_t ts_ns) {
+  Slot& s = *slots_[i];
+  if (!s.used) return;
+  // Forget the slot before emitting, so a sink that looks at the tracker sees a stable state.
+  s.used = false;
+  Unlink(i);
+  index_.erase(s.key);
+  const uint32_t pid = static_cast<uint32_t>(s.key >> 32);
+  auto it = per_pid_.find(pid);
+  if (it != per_pid_.end() && --it->second == 0) per_pid_.erase(it);
+  if (cached_slot_ == i) cached_slot_ = kNone;
+  counters_.connections_open = index_.size();
+  s.conn.Finish(ts_ns);
+  free_.push_back(i);
+}
+
+void ConnectionTracker::OnData(const rq_data_event& ev, std::string_view payload) {
+  ++counters_.data_records;
+  if (ev.bytes > 0) counters_.data_bytes += static_cast<uint64_t>(ev.bytes);
+  const uint64_t key = Key(ev.h.pid, ev.h.fd);
+  uint32_t i = Find(key);
+  if (i == kNone) {
+    i = Start(key, ev.h.pid, ev.h.fd, static_cast<rq_role>(ev.role), ev.ep);
+  } else {
+    Touch(i);
+    slots_[i]->conn.UpdateEndpoints(ev.ep);
+  }
+  slots_[i]->conn.OnData(ev, payload);
+}
+
+void ConnectionTracker::OnConn(const rq_conn_event& ev) {
+  const uint64_t key = Key(ev.h.pid, ev.h.fd);
+  const uint32_t i = Find(key);
+  if (ev.h.type == RQ_EV_OPEN) {
+    if (i != kNone) {
+      ++counters_.connections_closed;
+      Finish(i, ev.h.ts_exit);
+    }
+    rq_role role = static_cast<rq_role>(ev.role);
+    if (role != RQ_ROLE_SERVER && role != RQ_ROLE_CLIENT) role = RQ_ROLE_UNKNOWN;
+    Start(key, ev.h.pid, ev.h.fd, role, ev.ep);
+  } else if (ev.h.type == RQ_EV_CLOSE) {
+    if (i != kNone) {
+      ++counters_.connections_closed;
+      Finish(i, ev.h.ts_exit);
+    }
+  }
+}
+
+void ConnectionTracker::OnProc(const rq_proc_event& ev) {
+  if (ev.kind != RQ_PROC_EXIT) return;
+  if (per_pid_.find(ev.h.pid) == per_pid_.end()) return;
+  std::vector<uint32_t> victims;
+  for (const auto& [key, slot] : index_) {
+    if (static_cast<uint32_t>(key >> 32) == ev.h.pid) victims.push_back(slot);
+  }
+  for (uint32_t i : victims) {
+    ++counters_.connections_closed;
+    Finish(i, ev.h.ts_exit);
+  }
+}
+
+void ConnectionTracker::FinishAll() {
+  while (lru_tail_ != kNone) {
+    ++counters_.connections_closed;
+    Finish(lru_tail_, 0);
+  }
+}
+
+}  // namespace reqmon
