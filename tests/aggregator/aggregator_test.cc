@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+#include "reqmon/aggregator/aggregator.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "test_util.h"
+
+namespace reqmon {
+namespace {
+
+using testing::Incomplete;
+using testing::kOffset;
+using testing::kWallBase;
+using testing::Mono;
+using testing::Tx;
+
+AggregatorOptions Opts() {
+  AggregatorOptions o;
+  o.wall_offset_ns = kOffset;
+  return o;
+}
+
+TEST(AggregatorTest, TotalsLatencyAndStatus) {
+  Aggregator agg(Opts());
+  agg.OnTransaction(Tx(0.1, 100, 200));
+  agg.OnTransaction(Tx(0.2, 300, 404));
+  agg.OnTransaction(Tx(0.3, 200, 200));
+  agg.OnTransaction(Tx(0.4, 50, 503));
+  agg.OnTransaction(Tx(0.5, 10, 101));
+  agg.OnTransaction(Incomplete(0.6));
+  const StatsSnapshot s = agg.Snapshot();
+  EXPECT_EQ(s.total.count, 5u);
+  EXPECT_EQ(s.total.incomplete, 1u);
+  EXPECT_NEAR(s.total.avg_ms, 132.0, 1e-9);
+  EXPECT_NEAR(s.total.min_ms, 10.0, 1e-9);
+  EXPECT_NEAR(s.total.max_ms, 300.0, 1e-9);
+  EXPECT_NEAR(s.total.p50_ms, 100.0, 1.0);
+  EXPECT_NEAR(s.total.p99_ms, 300.0, 3.0);
+  EXPECT_EQ(s.total.classes, (std::array<uint64_t, 5>{1, 2, 0, 1, 1}));
+  ASSERT_EQ(s.status_codes.size(), 4u);  // first-seen order, like the original's dict
+  EXPECT_EQ(s.status_codes[0], std::make_pair(200, uint64_t{2}));
+  EXPECT_EQ(s.status_codes[1], std::make_pair(404, uint64_t{1}));
+  EXPECT_EQ(s.status_codes[2], std::make_pair(503, uint64_t{1}));
+  EXPECT_EQ(s.status_codes[3], std::make_pair(101, uint64_t{1}));
+  EXPECT_EQ(s.total.request_bytes, 600u);
+}
+
+TEST(AggregatorTest, RoutesTemplatedAndSorted) {
+  Aggregator agg(Opts());
+  for (int i = 0; i < 5; ++i) agg.OnTransaction(Tx(0.1, 1, 200, "/users/" + std::to_string(i)));
+  agg.OnTransaction(Tx(0.1, 1, 200, "/items/550e8400-e29b-41d4-a716-446655440000"));
+  agg.OnTransaction(Tx(0.1, 1, 201, "/users/9", "POST"));
+  agg.OnTransaction(Tx(0.1, 1, 200, "/users/1"));  // cached raw path
+  const StatsSnapshot s = agg.Snapshot();
+  ASSERT_EQ(s.routes.size(), 3u);
+  EXPECT_EQ(s.routes[0].method, "GET");
+  EXPECT_EQ(s.routes[0].route, "/users/{id}");
+  EXPECT_EQ(s.routes[0].s.count, 6u);
+  EXPECT_EQ(s.routes[1].route, "/items/{id}");
+  EXPECT_EQ(s.routes[2].method, "POST");
+}
+
+TEST(AggregatorTest, RouteCapGoesToOther) {
+  AggregatorOptions o = Opts();
+  o.max_routes = 3;
+  o.route_cache_size = 4;  // exercise cache clearing too
+  Aggregator agg(o);
+  for (int i = 0; i < 10; ++i) agg.OnTransaction(Tx(0.1, 1, 200, "/r" + std::string(1, 'a' + i)));
+  for (int i = 0; i < 10; ++i) agg.OnTransaction(Tx(0.1, 1, 200, "/r" + std::string(1, 'a' + i)));
+  const StatsSnapshot s = agg.Snapshot();
+  ASSERT_EQ(s.routes.size(), 4u);
+  EXPECT_EQ(s.routes[0].route, "other");
+  EXPECT_EQ(s.routes[0].method, "OTHER");
+  EXPECT_EQ(s.routes[0].s.count, 14u);
+  uint64_t sum = 0;
+  for (const auto& r : s.routes) sum += r.s.count;
+  EXPECT_EQ(sum, 20u);
+}
+
+TEST(AggregatorTest, ProcessesAndSamples) {
+  AggregatorOptions o = Opts();
+  o.max_processes = 2;
+  Aggregator agg(o);
+  agg.SetProcessName(10, "nginx");
+  agg.OnTransaction(Tx(0.1, 1, 200, "/", "GET", 10));
+  agg.OnTransaction(Tx(0.1, 1, 200, "/", "GET", 10));
+  agg.OnTransaction(Tx(0.1, 1, 200, "/", "GET", 11));
+  agg.OnTransaction(Tx(0.1, 1, 200, "/", "GET", 12));  // over the cap -> pid 0 "other"
+  EXPECT_EQ(agg.ObservedPids(), (std::vector<uint32_t>{10, 11}));
+  SystemSample ss;
+  ss.valid = true;
+  ss.mono_ns = Mono(0.5);
+  ss.processes.push_back({11, "python3", 12.5, 4096, true});
+  agg.OnSystemSample(ss);
+  const StatsSnapshot s = agg.Snapshot();
+  ASSERT_EQ(s.processes.size(), 3u);
+  EXPECT_EQ(s.processes[0].pid, 10u);
+  EXPECT_EQ(s.processes[0].comm, "nginx");
+  EXPECT_EQ(s.processes[0].s.count, 2u);
+  EXPECT_FALSE(s.processes[0].sampled);
+  EXPECT_EQ(s.processes[1].pid, 0u);
+  EXPECT_EQ(s.processes[1].comm, "other");
+  EXPECT_EQ(s.processes[2].comm, "python3");
+  EXPECT_TRUE(s.processes[2].sampled);
+  EXPECT_DOUBLE_EQ(s.processes[2].cpu_percent, 12.5);
+  EXPECT_EQ(s.processes[2].rss_bytes, 4096u);
+}
+
+TEST(AggregatorTest, RatesFollowTransactionTimestampsAndTick) {
+  Aggregator agg(Opts());
+  for (int i = 0; i < 10; ++i) agg.OnTransaction(Tx(0.5, 1));   // second W
+  for (int i = 0; i < 20; ++i) agg.OnTransaction(Tx(1.5, 1));   // second W+1
+  StatsSnapshot s = agg.Snapshot();
+  EXPECT_DOUBLE_EQ(s.total.rate_1s, 10.0);  // W+1 is the current, partial second
+  EXPECT_DOUBLE_EQ(s.total.rate_10s, 1.0);
+  agg.Tick(Mono(2.2));
+  s = agg.Snapshot();
+  EXPECT_DOUBLE_EQ(s.total.rate_1s, 20.0);
+  EXPECT_DOUBLE_EQ(s.total.rate_10s, 3.0);
+  EXPECT_DOUBLE_EQ(s.total.rate_60s, 0.5);
+  EXPECT_DOUBLE_EQ(s.routes[0].s.rate_10s, 3.0);
+  EXPECT_DOUBLE_EQ(s.processes[0].s.rate_1s, 20.0);
+  agg.Tick(Mono(12.0));
+  s = agg.Snapshot();
+  EXPECT_DOUBLE_EQ(s.total.rate_1s, 0.0);
+  EXPECT_DOUBLE_EQ(s.total.rate_10s, 0.0);
+  EXPECT_DOUBLE_EQ(s.total.rate_60s, 0.5);
+  agg.Tick(Mono(100.0));
+  s = agg.Snapshot();
+  EXPECT_DOUBLE_EQ(s.total.rate_60s, 0.0);
+  EXPECT_DOUBLE_EQ(s.routes[0].s.rate_60s, 0.0);
+}
+
+TEST(AggregatorTest, SeriesPerSecond) {
+  Aggregator agg(Opts());
+  for (int i = 1; i <= 100; ++i) agg.OnTransaction(Tx(0.2, i));  // second W: 1..100 ms
+  agg.OnTransaction(Tx(0.3, 5, 404));
+  agg.OnTransaction(Incomplete(0.4));
+  agg.OnTransaction(Tx(2.1, 7, 500));  // second W+2; W+1 empty
+  SystemSample ss;
+  ss.valid = true;
+  ss.mono_ns = Mono(1.0);
+  ss.cpu_percent = 12.34;
+  ss.memory_percent = 40;
+  ss.net_rx_bytes_per_sec = 1000;
+  agg.OnSystemSample(ss);
+  const auto j = agg.SeriesJson();
+  ASSERT_EQ(j["timestamps"].size(), 3u);
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_array()) {
+      EXPECT_EQ(v.size(), 3u) << k;
+    }
+  }
+  EXPECT_EQ(j["timestamps"][0], kWallBase);
+  EXPECT_EQ(j["timestamps"][2], kWallBase + 2);
+  EXPECT_EQ(j["requests"], nlohmann::ordered_json({101, 0, 1}));
+  EXPECT_EQ(j["incomplete"], nlohmann::ordered_json({1, 0, 0}));
+  EXPECT_EQ(j["status_2xx"], nlohmann::ordered_json({100, 0, 0}));
+  EXPECT_EQ(j["status_4xx"], nlohmann::ordered_json({1, 0, 0}));
+  EXPECT_EQ(j["status_5xx"], nlohmann::ordered_json({0, 0, 1}));
+  EXPECT_NEAR(j["p50_ms"][0].get<double>(), 50.0, 0.5);
+  EXPECT_NEAR(j["p99_ms"][0].get<double>(), 99.0, 1.0);
+  EXPECT_TRUE(j["p50_ms"][1].is_null());
+  EXPECT_NEAR(j["p50_ms"][2].get<double>(), 7.0, 0.07);  // current second: live
+  EXPECT_TRUE(j["cpu_usage"][0].is_null());
+  EXPECT_DOUBLE_EQ(j["cpu_usage"][1].get<double>(), 12.3);
+  EXPECT_DOUBLE_EQ(j["net_rx_bytes_per_sec"][1].get<double>(), 1000.0);
+}
+
+TEST(AggregatorTest, SeriesKeepsFifteenMinutes) {
+  Aggregator agg(Opts());
+  for (int s = 0; s < 1000; ++s) agg.OnTransaction(Tx(s + 0.5, 1));
+  const auto j = agg.SeriesJson();
+  ASSERT_EQ(j["timestamps"].size(), 900u);
+  EXPECT_EQ(j["timestamps"][0], kWallBase + 100);
+  EXPECT_EQ(j["timestamps"][899], kWallBase + 999);
+  for (const auto& v : j["requests"]) EXPECT_EQ(v, 1);
+}
+
+TEST(AggregatorTest, RecentNewestFirstAndBounded) {
+  AggregatorOptions o = Opts();
+  o.recent_capacity = 3;
+  Aggregator agg(o);
+  for (int i = 0; i < 5; ++i) agg.OnTransaction(Tx(i, 1, 200, "/p" + std::to_string(i)));
+  auto r = agg.Recent(10);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].path, "/p4");
+  EXPECT_EQ(r[2].path, "/p2");
+  EXPECT_EQ(agg.Recent(1).size(), 1u);
+}
+
+TEST(AggregatorTest, UnparsedLostAndCounters) {
+  Aggregator agg(Opts());
+  agg.OnUnparsed({1, 100, false});
+  agg.OnUnparsed({1, 20, true});
+  agg.SetLostEvents(7);
+  agg.SetCounters("capture", {{"events", 10}, {"bytes", 99}});
+  const StatsSnapshot s = agg.Snapshot();
+  EXPECT_EQ(s.unparsed_bytes, 120u);
+  EXPECT_EQ(s.unparsed_resyncs, 1u);
+  EXPECT_EQ(s.lost_events, 7u);
+  EXPECT_EQ(s.extra.at("capture").at("bytes"), 99u);
+}
+
+TEST(AggregatorTest, Throughput) {
+  Aggregator agg(Opts());
+  std::vector<HttpTransaction> txs;
+  for (int i = 0; i < 64; ++i) {
+    txs.push_back(Tx(0, 1 + i % 7, i % 9 ? 200 : 404, "/users/" + std::to_string(i % 16),
+                     i % 3 ? "GET" : "POST", 100 + i % 4));
+  }
+  const int n = 2000000;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) {
+    HttpTransaction& tx = txs[i & 63];
+    tx.request_start_ns += 500;  // 2M tx/s of simulated traffic
+    tx.response_end_ns += 500;
+    agg.OnTransaction(tx);
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("OnTransaction: %.0f tx/s\n", n / secs);
+  EXPECT_EQ(agg.Snapshot().total.count, static_cast<uint64_t>(n));
+  EXPECT_GT(n / secs, 300000.0);  // loose: shared CI cores; the target is >= 1M/s
+}
+
+}  // namespace
+}  // namespace reqmon

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+#include "reqmon/aggregator/request_log.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace reqmon {
+namespace {
+
+using testing::kOffset;
+using testing::Mono;
+using testing::Tx;
+
+std::string TempDir() {
+  char dir[] = "/tmp/reqmon_log_XXXXXX";
+  return mkdtemp(dir);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(RequestLogTest, ResponseTimeFormat) {
+  EXPECT_EQ(RequestLog::FormatResponseTime(120), "120");
+  EXPECT_EQ(RequestLog::FormatResponseTime(0.532), "0.532");
+  EXPECT_EQ(RequestLog::FormatResponseTime(1.5), "1.5");
+  EXPECT_EQ(RequestLog::FormatResponseTime(1.50049), "1.5");
+  EXPECT_EQ(RequestLog::FormatResponseTime(0), "0");
+  EXPECT_EQ(RequestLog::FormatResponseTime(10.0004), "10");
+  EXPECT_EQ(RequestLog::FormatResponseTime(2.0005), "2.001");  // %.3f rounding of 2.0005...
+}
+
+TEST(RequestLogTest, LinesAreByteExact) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  const std::string dir = TempDir();
+  RequestLogOptions o;
+  o.path = dir + "/monitor_logs.txt";
+  o.wall_offset_ns = kOffset;
+  {
+    RequestLog log(o);
+    SystemSample s;
+    s.valid = true;
+    s.mono_ns = Mono(0);
+    s.cpu_percent = 25.5;
+    s.memory_percent = 50.2;
+    log.OnSystemSample(s);
+    log.OnTransaction(Tx(60, 120, 200, "/metrics"));
+    auto q = Tx(61.5, 0.532, 404, "/users/1");
+    q.query = "a=1&b=2";
+    log.OnTransaction(q);
+    log.OnTransaction(testing::Incomplete(62));
+    s.mono_ns = Mono(30);  // within 60 s of the last CPU line: skipped
+    log.OnSystemSample(s);
+    s.mono_ns = Mono(60);
+    s.cpu_percent = 3.04;
+    s.memory_percent = 99.96;
+    log.OnSystemSample(s);
+    log.Flush();
+    const std::string want =
+        "2024-11-22 10:00:00 - CPU Usage: 25.5%, Memory Usage: 50.2%\n"
+        "2024-11-22 10:01:00 - Request: Method=GET, URL=/metrics, Status=200, Response Time=120ms\n"
+        "2024-11-22 10:01:01 - Request: Method=GET, URL=/users/1?a=1&b=2, Status=404, Response "
+        "Time=0.532ms\n"
+        "2024-11-22 10:01:02 - Request: Method=GET, URL=/slow, Status=incomplete, Response "
+        "Time=0ms\n"
+        "2024-11-22 10:01:00 - CPU Usage: 3.0%, Memory Usage: 100.0%\n";
+    EXPECT_EQ(ReadAll(o.path), want);
+    log.OnTransaction(Tx(63, 1, 200, "/after"));
+  }
+  // Destruction flushes.
+  EXPECT_NE(ReadAll(o.path).find("URL=/after,"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RequestLogTest, SamplingOneInN) {
+  const std::string dir = TempDir();
+  RequestLogOptions o;
+  o.path = dir + "/log.txt";
+  o.sample_every = 3;
+  o.system_interval_s = 0;
+  RequestLog log(o);
+  for (int i = 0; i < 9; ++i) log.OnTransaction(Tx(i, 1, 200, "/p" + std::to_string(i)));
+  SystemSample s;
+  log.OnSystemSample(s);
+  log.Close();
+  const std::string all = ReadAll(o.path);
+  EXPECT_NE(all.find("URL=/p0,"), std::string::npos);
+  EXPECT_NE(all.find("URL=/p3,"), std::string::npos);
+  EXPECT_NE(all.find("URL=/p6,"), std::string::npos);
+  EXPECT_EQ(all.find("URL=/p1,"), std::string::npos);
+  EXPECT_EQ(all.find("CPU"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RequestLogTest, OffLogsNothing) {
+  const std::string dir = TempDir();
+  RequestLogOptions o;
+  o.path = dir + "/log.txt";
+  o.sample_every = 0;
+  RequestLog log(o);
+  log.OnTransaction(Tx(1, 1));
+  log.Close();
+  EXPECT_EQ(ReadAll(o.path), "");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RequestLogTest, UnwritablePathThrows) {
+  // A regular file where a directory should be: spdlog cannot create the path.
+  const std::string dir = TempDir();
+  std::ofstream(dir + "/file") << "x";
+  RequestLogOptions o;
+  o.path = dir + "/file/log.txt";
+  EXPECT_THROW(RequestLog log(o), std::runtime_error);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace reqmon
