@@ -87,7 +87,7 @@ std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, std:
   }
   char hdr[kCaptureHeaderSize];
   size_t got = std::fread(hdr, 1, sizeof(hdr), f);
-  if (got >= 8 && std::memcmp(hdr, kCaptureMagic, 8) != 0) {
+  if (std::memcmp(hdr, kCaptureMagic, got < 8 ? got : 8) != 0 || got == 0) {
     *error = path + ": not a reqmon capture file (bad magic at byte offset 0)";
     std::fclose(f);
     return nullptr;

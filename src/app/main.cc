@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: MIT
+// reqmon: observe a web server's HTTP traffic from the kernel and serve live statistics.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "demo.h"
+#include "pipeline.h"
+#include "reqmon/abi.h"
+#include "reqmon/aggregator/aggregator.h"
+#include "reqmon/aggregator/request_log.h"
+#include "reqmon/aggregator/system_sampler.h"
+#include "reqmon/api/server.h"
+#include "reqmon/capture/bpf_capture.h"
+#include "reqmon/capture/capture_file.h"
+#include "reqmon/capture/targets.h"
+
+namespace reqmon {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop = true; }
+
+void InstallSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocking poll returns at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int Fail(const std::string& msg, int code = 1) {
+  std::fprintf(stderr, "reqmon: %s\n", msg.c_str());
+  return code;
+}
+
+uint64_t MonoNow() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
+}
+
+struct Options {
+  std::vector<int> pids;
+  std::vector<std::string> comms;
+  std::vector<int> ports;
+  std::vector<std::string> cgroups;
+  bool all = false;
+  std::string record;
+  std::string replay;
+  bool print_stats = false;
+  std::string listen = "127.0.0.1:9100";
+  bool no_api = false;
+  std::string log_file;
+  int log_interval = 60;
+  int log_requests = 1;
+  uint32_t payload_bytes = RQ_DEFAULT_PAYLOAD;
+  uint32_t ring_buffer_mb = 16;
+  std::string proc_root = "/proc";
+  std::string web_dir;
+  double duration = 0;
+  bool demo = false;
+  bool verbose = false;
+};
+
+// "127.0.0.1:9100", "[::1]:9100", "localhost:9100", ":9100" (all IPv4 addresses).
+bool ParseListen(const std::string& s, std::string* host, uint16_t* port, std::string* error) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos) {
+    *error = "--listen " + s + ": expected ADDRESS:PORT, e.g. 127.0.0.1:9100";
+    return false;
+  }
+  std::string h = s.substr(0, colon), p = s.substr(colon + 1);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h.empty()) h = "0.0.0.0";
+  char* end = nullptr;
+  long v = std::strtol(p.c_str(), &end, 10);
+  if (p.empty() || *end != '\0' || v < 0 || v > 65535) {
+    *error = "--listen " + s + ": bad port '" + p + "'";
+    return false;
+  }
+  *host = h;
+  *port = static_cast<uint16_t>(v);
+  return true;
+}
+
+std::string DefaultWebDir(const char* argv0) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<fs::path> candidates;
+  if (!ec) {
+    candidates.push_back(exe.parent_path() / "web");            // installed beside the binary
+    candidates.push_back(exe.parent_path().parent_path() / "web");  // build/ inside the repo
+    candidates.push_back(exe.parent_path().parent_path() / "share/reqmon/web");
+  }
+  candidates.push_back(fs::path(REQMON_SOURCE_DIR) / "web");
+  for (const auto& c : candidates)
+    if (fs::exists(c / "index.html", ec)) return c.string();
+  (void)argv0;
+  return (fs::path(REQMON_SOURCE_DIR) / "web").string();
+}
+
+// Starts the API server, or returns nullptr with *error.
+std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg, std::string* error) {
+  if (o.no_api) return nullptr;
+  ApiServerOptions ao;
+  if (!ParseListen(o.listen, &ao.host, &ao.port, error)) return nullptr;
+  ao.web_dir = o.web_dir;
+  auto api = std::make_unique<ApiServer>(agg, ao);
+  try {
+    api->Start();
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return nullptr;
+  }
+  return api;
+}
+
+// Opens the request log, or returns nullptr with *error.
+std::unique_ptr<RequestLog> OpenLog(const Options& o, const std::string& path, int64_t offset,
+                                    std::string* error) {
+  RequestLogOptions lo;
+  lo.path = path;
+  lo.sample_every = static_cast<uint32_t>(o.log_requests);
+  lo.system_interval_s = o.log_interval;
+  lo.wall_offset_ns = offset;
+  try {
+    return std::make_unique<RequestLog>(lo);
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return nullptr;
+  }
+}
+
+int RunReplay(const Options& o) {
+  std::string err;
+  auto reader = CaptureReader::Open(o.replay, &err);
+  if (!reader) return Fail(err);
+  AggregatorOptions aopts;
+  aopts.wall_offset_ns = reader->info().realtime_offset_ns;
+  Aggregator agg(aopts);
+  FanoutSink out;
+  out.Add(&agg);
+  std::unique_ptr<RequestLog> log;
+  if (!o.log_file.empty() && o.log_file != "none") {
+    log = OpenLog(o, o.log_file, aopts.wall_offset_ns, &err);
+    if (!log) return Fail(err);
+    out.Add(log.get());
+  }
+  Pipeline pipe(out, nullptr);
+  std::string_view rec;
+  while (reader->Next(&rec)) pipe.OnRecord(rec.data(), rec.size());
+  pipe.tracker().FinishAll();
+  agg.SetLostEvents(pipe.recorded_lost());
+  const auto& tc = pipe.tracker().counters();
+  agg.SetCounters("capture", {{"records", pipe.records()},
+                              {"malformed_records", pipe.bad_records()},
+                              {"connections_opened", tc.connections_opened},
+                              {"connections_evicted", tc.connections_evicted},
+                              {"data_bytes", tc.data_bytes}});
+  if (log) log->Flush();
+  int code = 0;
+  if (!reader->error().empty()) {
+    std::fprintf(stderr, "reqmon: %s\n", reader->error().c_str());
+    code = 2;
+  }
+  if (pipe.bad_records())
+    std::fprintf(stderr, "reqmon: %s: skipped %llu malformed records (first: %s)\n",
+                 o.replay.c_str(), static_cast<unsigned long long>(pipe.bad_records()),
+                 pipe.first_error().c_str());
+  if (o.print_stats) {
+    std::printf("%s\n", agg.StatsJson().dump(2).c_str());
+    return code;
+  }
+  // Serve the replayed figures until interrupted.
+  auto api = StartApi(o, agg, &err);
+  if (!api && !o.no_api) return Fail(err);
+  if (api)
+    std::fprintf(stderr, "reqmon: replayed %s (%llu records); serving on http://%s/ (Ctrl-C to "
+                 "stop)\n", o.replay.c_str(), static_cast<unsigned long long>(pipe.records()),
+                 api->address().c_str());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.duration);
+  while (!g_stop && (o.duration <= 0 || std::chrono::steady_clock::now() < deadline))
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (api) api->Stop();
+  return code;
+}
+
+int RunLive(Options o) {
+  std::string err;
+  // Fail fast on the things a user can fix without privileges.
+  if (std::string why = CheckBpfPrerequisites(); !why.empty()) return Fail(why);
+
+  std::unique_ptr<Demo> demo;
+  if (o.demo) {
+    demo = Demo::Start(&err);
+    if (!demo) return Fail(err);
+    o.pids.push_back(demo->server_pid());
+    std::fprintf(stderr, "reqmon: no target given: observing a demo server (python3 http.server, "
+                 "PID %d, http://127.0.0.1:%d/) with light traffic\n",
+                 demo->server_pid(), demo->port());
+  }
+
+  AggregatorOptions aopts;
+  aopts.wall_offset_ns = RealtimeOffsetNs();
+  Aggregator agg(aopts);
+  FanoutSink out;
+  out.Add(&agg);
+
+
+  std::unique_ptr<CaptureWriter> recorder;
+  if (!o.record.empty()) {
+    CaptureInfo info;
+    info.realtime_offset_ns = aopts.wall_offset_ns;
+    info.payload_limit = o.payload_bytes;
+    recorder = CaptureWriter::Create(o.record, info, &err);
+    if (!recorder) return Fail(err);
+  }
+  Pipeline pipe(out, recorder.get());
+
+  // The API first: a busy port is reported before anything is attached.
+  auto api = StartApi(o, agg, &err);
+  if (!api && !o.no_api) return Fail(err);
+
+  CaptureConfig cc;
+  for (int p : o.pids) cc.pids.push_back(p);
+  cc.comms = o.comms;
+  for (int p : o.ports) cc.ports.push_back(static_cast<uint16_t>(p));
+  cc.cgroups = o.cgroups;
+  cc.all = o.all;
+  cc.payload_bytes = o.payload_bytes;
+  cc.ring_buffer_mb = o.ring_buffer_mb;
+  cc.proc_root = o.proc_root;
+  cc.verbose = o.verbose;
+  auto cap = BpfCapture::Start(cc, &Pipeline::OnRecordThunk, &pipe, &err);
+  if (!cap) {
+    if (api) api->Stop();
+    return Fail(err);
+  }
+  // The log is opened once the targets are known to be good, so that a failed start leaves no
+  // empty log behind. Records reach the sinks only from Poll(), below.
+  std::unique_ptr<RequestLog> log;
+  if (o.log_file != "none") {
+    log = OpenLog(o, o.log_file.empty() ? "monitor_logs.txt" : o.log_file, aopts.wall_offset_ns,
+                  &err);
+    if (!log) {
+      if (api) api->Stop();
+      return Fail(err);
+    }
+    out.Add(log.get());
+  }
+  for (pid_t p : cap->TargetPids()) agg.SetProcessName(p, ProcessComm(o.proc_root, p));
+  std::fprintf(stderr, "reqmon: observing %zu process(es); dashboard at http://%s/\n",
+               cap->TargetPids().size(), api ? api->address().c_str() : "(off)");
+
+  // Once a second, off the drain thread: system sample, rates, target refresh, kernel counters.
+  std::atomic<bool> sampler_stop{false};
+  std::thread sampler([&] {
+    SamplerOptions so;
+    so.proc_root = o.proc_root;
+    SystemSampler sampler(so);
+    while (!sampler_stop) {
+      std::vector<uint32_t> pids;
+      std::set<uint32_t> seen;
+      for (pid_t p : cap->TargetPids()) seen.insert(p);
+      for (uint32_t p : agg.ObservedPids()) seen.insert(p);
+      pids.assign(seen.begin(), seen.end());
+      SystemSample s = sampler.Sample(pids);
+      agg.OnSystemSample(s);
+      agg.Tick(MonoNow());
+      CaptureCounters kc = cap->Counters();
+      agg.SetLostEvents(kc.lost);
+      if (log) log->OnSystemSample(s);
+      if (!cc.comms.empty() || !cc.ports.empty() || !cc.cgroups.empty()) cap->RefreshTargets();
+      for (int i = 0; i < 10 && !sampler_stop; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+
+  // The drain loop: records arrive without wake-ups, so poll on a short timer.
+  auto start = std::chrono::steady_clock::now();
+  auto next_publish = start;
+  uint64_t last_lost_written = 0;
+  int rc = 0;
+  while (!g_stop) {
+    int n = cap->Poll(5);
+    if (n < 0 && n != -EINTR) {
+      rc = 1;
+      std::fprintf(stderr, "reqmon: ring buffer poll failed: %s\n", std::strerror(-n));
+      break;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_publish) {
+      next_publish = now + std::chrono::seconds(1);
+      const auto& tc = pipe.tracker().counters();
+      CaptureCounters kc = cap->Counters();
+      agg.SetCounters("capture", {{"records", pipe.records()},
+                                  {"malformed_records", pipe.bad_records()},
+                                  {"kernel_data_records", kc.data},
+                                  {"kernel_truncated_records", kc.truncated},
+                                  {"kernel_connection_records", kc.conn},
+                                  {"connections_open", tc.connections_open},
+                                  {"connections_opened", tc.connections_opened},
+                                  {"connections_evicted", tc.connections_evicted},
+                                  {"data_bytes", tc.data_bytes},
+                                  {"targets", cap->TargetPids().size()}});
+      if (recorder && kc.lost != last_lost_written) {
+        rq_lost_event le{};
+        le.h.type = RQ_EV_LOST;
+        le.h.fd = -1;
+        le.h.ts_enter = le.h.ts_exit = MonoNow();
+        le.lost = kc.lost;
+        recorder->Write(&le, sizeof(le));
+        last_lost_written = kc.lost;
+      }
+      if (recorder) recorder->Flush();
+    }
+    if (o.duration > 0 && now - start >= std::chrono::duration<double>(o.duration)) break;
+  }
+
+  // Drain what is left, finish open connections, stop in reverse order.
+  while (cap->Poll(0) > 0) {
+  }
+  sampler_stop = true;
+  sampler.join();
+  CaptureCounters kc = cap->Counters();
+  cap.reset();  // detaches every program
+  pipe.tracker().FinishAll();
+  agg.SetLostEvents(kc.lost);
+  if (recorder) {
+    if (kc.lost != last_lost_written) {
+      rq_lost_event le{};
+      le.h.type = RQ_EV_LOST;
+      le.h.fd = -1;
+      le.h.ts_enter = le.h.ts_exit = MonoNow();
+      le.lost = kc.lost;
+      recorder->Write(&le, sizeof(le));
+    }
+    recorder->Flush();
+    if (!recorder->error().empty()) std::fprintf(stderr, "reqmon: %s\n", recorder->error().c_str());
+  }
+  if (log) log->Flush();
+  if (api) api->Stop();
+  if (kc.lost)
+    std::fprintf(stderr, "reqmon: %llu events were lost (the ring buffer was full); raise "
+                 "--ring-buffer-mb\n", static_cast<unsigned long long>(kc.lost));
+  if (o.print_stats) std::printf("%s\n", agg.StatsJson().dump(2).c_str());
+  return rc;
+}
+
+}  // namespace
+}  // namespace reqmon
+
+int main(int argc, char** argv) {
+  using namespace reqmon;
+  Options o;
+  CLI::App app{
+      "reqmon: see what a web server is doing - requests per second, response times, status "
+      "codes, CPU and memory - from the kernel, without touching the server."};
+  app.footer(R"(EXAMPLES:
+  sudo reqmon                          demo: observe a small local web server with light traffic
+  sudo reqmon --pid $(pgrep -o nginx)  observe nginx (the master's PID; workers are followed)
+  sudo reqmon --port 8080              observe whatever listens on TCP port 8080
+  sudo reqmon --comm gunicorn --record cap.rqcap --duration 60
+  reqmon --replay cap.rqcap --print-stats
+Then open http://127.0.0.1:9100/ ; JSON at /metrics, /stats, /requests; Prometheus at
+/metrics/prometheus.
+
+PRIVILEGES: live capture needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE on kernels
+before 5.11), and a kernel with BTF. --replay needs none.)");
+  app.get_formatter()->column_width(34);
+
+  auto* targets = app.add_option_group("Targets", "which processes to observe (combinable)");
+  targets->add_option("-p,--pid", o.pids, "a process and all its descendants (repeatable)")
+      ->check(CLI::PositiveNumber);
+  targets->add_option("-c,--comm", o.comms, "processes with this name, now and later (repeatable)");
+  targets->add_option("--port", o.ports, "processes listening on this TCP port (repeatable)")
+      ->check(CLI::Range(1, 65535));
+  targets->add_option("--cgroup", o.cgroups, "processes in this cgroup v2 directory (repeatable)")
+      ->check(CLI::ExistingDirectory);
+  targets->add_flag("-a,--all", o.all, "every process on the host (except reqmon)");
+
+  app.add_option("--record", o.record, "also write every captured event to this capture file");
+  app.add_option("--replay", o.replay, "read events from a capture file instead of the kernel");
+  app.add_flag("--print-stats", o.print_stats,
+               "print the /stats JSON and exit (after the replay, or after --duration)");
+  app.add_option("--listen", o.listen, "address:port of the dashboard and API")
+      ->capture_default_str();
+  app.add_flag("--no-api", o.no_api, "do not serve the dashboard and API");
+  app.add_option("--log-file", o.log_file,
+                 "request and CPU/memory log (default monitor_logs.txt when live; 'none' for off)");
+  app.add_option("--log-interval", o.log_interval, "seconds between CPU/memory log lines")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--log-requests", o.log_requests,
+                 "log 1 in N requests (1: every request, 0: none)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  app.add_option("--payload-bytes", o.payload_bytes,
+                 "payload bytes captured per syscall (1.." + std::to_string(RQ_MAX_PAYLOAD) + ")")
+      ->check(CLI::Range(1, RQ_MAX_PAYLOAD))
+      ->capture_default_str();
+  app.add_option("--ring-buffer-mb", o.ring_buffer_mb, "ring buffer size in MiB (a power of two)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--proc-root", o.proc_root, "where the host's /proc is (in a container)")
+      ->check(CLI::ExistingDirectory)
+      ->capture_default_str();
+  app.add_option("--web-dir", o.web_dir, "folder of the dashboard's files");
+  app.add_option("--duration", o.duration, "stop after this many seconds (0: run until Ctrl-C)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("-v,--verbose", o.verbose, "print libbpf's messages (the verifier log on failure)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    for (char& c : what)
+      if (c == '\n') c = ' ';
+    std::fprintf(stderr, "reqmon: %s (see reqmon --help)\n", what.c_str());
+    return 2;
+  }
+
+  bool has_target = !o.pids.empty() || !o.comms.empty() || !o.ports.empty() ||
+                    !o.cgroups.empty() || o.all;
+  if (!o.replay.empty() && (has_target || !o.record.empty()))
+    return Fail("--replay reads a capture file: it takes no --pid/--comm/--port/--cgroup/--all "
+                "or --record", 2);
+  if (o.print_stats && o.replay.empty() && o.duration <= 0)
+    return Fail("--print-stats needs --replay FILE, or --duration SECONDS for a live run", 2);
+  if (o.web_dir.empty()) o.web_dir = DefaultWebDir(argv[0]);
+  o.demo = o.replay.empty() && !has_target;
+
+  InstallSignals();
+  if (!o.replay.empty()) return RunReplay(o);
+  return RunLive(o);
+}

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+#include "pipeline.h"
+
+#include <cstring>
+
+#include "reqmon/abi.h"
+#include "reqmon/capture/events.h"
+
+namespace reqmon {
+
+Pipeline::Pipeline(TransactionSink& out, CaptureWriter* recorder, TrackerConfig config)
+    : tracker_(out, config), recorder_(recorder) {}
+
+void Pipeline::OnRecord(const void* data, size_t len) {
+  ++records_;
+  if (recorder_) recorder_->Write(data, static_cast<uint32_t>(len));
+  if (len >= sizeof(rq_lost_event)) {
+    uint32_t type;
+    std::memcpy(&type, data, sizeof(type));
+    if (type == RQ_EV_LOST) {
+      rq_lost_event ev;
+      std::memcpy(&ev, data, sizeof(ev));
+      recorded_lost_ = ev.lost;
+      return;
+    }
+  }
+  std::string err;
+  if (!DispatchRecord(data, len, tracker_, &err)) {
+    if (bad_records_++ == 0) first_error_ = err;
+  }
+}
+
+}  // namespace reqmon
