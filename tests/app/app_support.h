@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Helpers for tests that run the real reqmon binary: start it, wait for its API, fetch JSON with
+// a real HTTP client (curl).
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "../support/servers.h"
+
+namespace reqmon::testing {
+
+inline std::string ReqmonBinary() { return REQMON_BINARY; }
+inline std::string TestData(const std::string& name) {
+  return std::string(REQMON_TEST_DATA) + "/" + name;
+}
+
+/// Fetches a URL with curl; *code gets the HTTP status (0 when unreachable).
+inline std::string HttpGet(const std::string& url, int* code = nullptr,
+                           const std::string& extra = "") {
+  std::string out = Run("curl -s --max-time 10 " + extra + " -w '\\nRQCODE:%{http_code}' '" + url +
+                        "' 2>/dev/null");
+  size_t at = out.rfind("\nRQCODE:");
+  int c = 0;
+  if (at != std::string::npos) {
+    c = std::atoi(out.c_str() + at + 8);
+    out.resize(at);
+  }
+  if (code) *code = c;
+  return out;
+}
+
+inline nlohmann::json GetJson(const std::string& url) {
+  int code = 0;
+  std::string body = HttpGet(url, &code);
+  if (code != 200) throw std::runtime_error(url + " answered " + std::to_string(code) + ": " + body);
+  return nlohmann::json::parse(body);
+}
+
+/// Waits until reqmon's /healthz answers 200.
+inline bool WaitForApi(int port, int timeout_ms = 15000) {
+  for (int waited = 0; waited < timeout_ms; waited += 100) {
+    int code = 0;
+    HttpGet("http://127.0.0.1:" + std::to_string(port) + "/healthz", &code);
+    if (code == 200) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+/// Runs reqmon to completion with arguments; returns stdout, *status the exit code, *err stderr.
+inline std::string RunReqmon(const std::string& args, int* status, std::string* err = nullptr) {
+  fs::path errf = fs::temp_directory_path() / ("reqmon-err-" + std::to_string(getpid()));
+  std::string out = Run(ReqmonBinary() + " " + args + " 2>" + errf.string(), status);
+  if (err) *err = ReadFile(errf);
+  fs::remove(errf);
+  return out;
+}
+
+}  // namespace reqmon::testing
