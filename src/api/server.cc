@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "reqmon/api/server.h"
 
+#include <atomic>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -106,6 +108,8 @@ uint16_t ProbeBind(const std::string& host, uint16_t port) {
 
 class ApiServer::Impl {
  public:
+  std::atomic<bool> ready{true};  ///< /healthz: ok, or 503 "starting"
+
   Impl(const Aggregator& agg, std::string web_dir) : agg_(agg), web_dir_(std::move(web_dir)) {
     using namespace Rest;
     Routes::Get(router_, "/metrics", Routes::bind(&Impl::Metrics, this));
@@ -163,8 +167,9 @@ class ApiServer::Impl {
     SendJson(w, Http::Code::Ok, agg_.SeriesJson());
   }
   void Health(const Rest::Request&, Http::ResponseWriter w) {
-    SendJson(w, Http::Code::Ok,
-             ordered_json{{"status", "ok"},
+    const bool ok = ready.load();
+    SendJson(w, ok ? Http::Code::Ok : Http::Code::Service_Unavailable,
+             ordered_json{{"status", ok ? "ok" : "starting"},
                           {"time", FormatIsoLocal(static_cast<int64_t>(
                                        std::chrono::duration_cast<std::chrono::nanoseconds>(
                                            std::chrono::system_clock::now().time_since_epoch())
@@ -251,7 +256,7 @@ class ApiServer::Impl {
 };
 
 ApiServer::ApiServer(const Aggregator& agg, ApiServerOptions opts)
-    : agg_(agg), opts_(std::move(opts)) {}
+    : agg_(agg), opts_(std::move(opts)), ready_(opts_.start_ready) {}
 
 ApiServer::~ApiServer() { Stop(); }
 
@@ -261,6 +266,7 @@ void ApiServer::Start() {
   if (impl_) throw std::runtime_error("API server already started on " + address());
   const uint16_t port = ProbeBind(opts_.host, opts_.port);
   auto impl = std::make_unique<Impl>(agg_, opts_.web_dir);
+  impl->ready = ready_;
   try {
     impl->Start(opts_.host, port, opts_.threads);
   } catch (const std::exception& e) {
@@ -271,6 +277,11 @@ void ApiServer::Start() {
   }
   port_ = port;
   impl_ = std::move(impl);
+}
+
+void ApiServer::SetReady(bool ready) {
+  ready_ = ready;
+  if (impl_) impl_->ready = ready;
 }
 
 void ApiServer::Stop() {

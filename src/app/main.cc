@@ -121,6 +121,7 @@ std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg, std::stri
   ApiServerOptions ao;
   if (!ParseListen(o.listen, &ao.host, &ao.port, error)) return nullptr;
   ao.web_dir = o.web_dir;
+  ao.start_ready = !o.replay.empty();  // live: ready once the capture is attached
   auto api = std::make_unique<ApiServer>(agg, ao);
   try {
     api->Start();
@@ -265,6 +266,7 @@ int RunLive(Options o) {
     out.Add(log.get());
   }
   for (pid_t p : cap->TargetPids()) agg.SetProcessName(p, ProcessComm(o.proc_root, p));
+  if (api) api->SetReady(true);
   std::fprintf(stderr, "reqmon: observing %zu process(es); dashboard at http://%s/\n",
                cap->TargetPids().size(), api ? api->address().c_str() : "(off)");
 

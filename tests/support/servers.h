@@ -170,7 +170,9 @@ class Process {
 /// The access log records $request_time (seconds, ms resolution) for timing comparisons.
 class Nginx {
  public:
-  explicit Nginx(int workers = 2) : dir_(MakeTempDir("nginx")), port_(FreePort()) {
+  /// upstream_port: when non-zero, /slow/ is proxied to 127.0.0.1:upstream_port.
+  explicit Nginx(int workers = 2, int upstream_port = 0)
+      : dir_(MakeTempDir("nginx")), port_(FreePort()) {
     fs::create_directories(dir_ / "html");
     fs::create_directories(dir_ / "logs");
     std::ofstream(dir_ / "html" / "index.html") << "<html>hello from nginx</html>\n";
@@ -189,8 +191,10 @@ class Nginx {
          << "    root " << (dir_ / "html").string() << ";\n"
          << "    location = /status/201 { return 201 'created\\n'; }\n"
          << "    location = /status/500 { return 500 'oops\\n'; }\n"
-         << "    location /api/ { return 200 '{\"ok\":true}\\n'; }\n"
-         << "  }\n}\n";
+         << "    location /api/ { return 200 '{\"ok\":true}\\n'; }\n";
+    if (upstream_port)
+      conf << "    location /slow/ { proxy_pass http://127.0.0.1:" << upstream_port << "; }\n";
+    conf << "  }\n}\n";
     conf.close();
     proc_.Start({NginxBinary(), "-p", dir_.string(), "-c", (dir_ / "nginx.conf").string()},
                 (dir_ / "stdout.log").string());
@@ -211,6 +215,37 @@ class Nginx {
 
  private:
   fs::path dir_;
+  int port_;
+  Process proc_;
+};
+
+/// A slow upstream for nginx to proxy to: a threaded Python HTTP server that answers every GET
+/// after sleeping 10 + (n % 4) * 10 ms, n being the number in the last path segment.
+class SlowUpstream {
+ public:
+  SlowUpstream() : port_(FreePort()) {
+    static const char* kScript = R"PY(
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        try: n = int(self.path.rstrip('/').split('/')[-1])
+        except ValueError: n = 0
+        time.sleep(0.010 + (n % 4) * 0.010)
+        body = b'slow answer\n'
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+)PY";
+    proc_.Start({"python3", "-c", kScript, std::to_string(port_)});
+    if (!WaitForPort(port_)) throw std::runtime_error("slow upstream did not start");
+  }
+  int port() const { return port_; }
+
+ private:
   int port_;
   Process proc_;
 };

@@ -16,6 +16,7 @@ struct ApiServerOptions {
   uint16_t port = 9100;            ///< 0 = pick a free ephemeral port (see ApiServer::port())
   std::string web_dir;             ///< dashboard files (index.html ...); empty = none
   int threads = 2;                 ///< Pistache worker threads
+  bool start_ready = true;         ///< false: /healthz answers 503 "starting" until SetReady(true)
 };
 
 /// Serves GET /metrics, /stats, /requests?limit=N, /series, /metrics/prometheus, /healthz and
@@ -36,6 +37,9 @@ class ApiServer {
   /// Stops serving and joins every server thread; the port can be bound again right after.
   /// Idempotent.
   void Stop();
+  /// Readiness for /healthz: 200 {"status":"ok"} when ready, 503 {"status":"starting"} before
+  /// (the app sets it once its capture is attached). Any thread.
+  void SetReady(bool ready);
   /// The bound port (the chosen one when options.port was 0); valid after Start().
   uint16_t port() const { return port_; }
   /// "127.0.0.1:9100" / "[::1]:9100".
@@ -47,6 +51,7 @@ class ApiServer {
   const Aggregator& agg_;
   ApiServerOptions opts_;
   uint16_t port_ = 0;
+  bool ready_ = true;
 };
 
 }  // namespace reqmon

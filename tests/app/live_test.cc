@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+// Live, end to end (label "bpf"): the real reqmon binary observes real servers while a real
+// client drives a known number of requests; /stats must show exactly that many, with the right
+// status codes, and response times that agree with the server's own access-log timing. Also:
+// target selection by name, cgroup and later exec; lost events reported, never silent; nothing
+// left attached after SIGTERM; clear errors without privileges.
+// Skipped, with the reason printed, only where BPF is genuinely not permitted.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+
+#include "app_support.h"
+#include "reqmon/capture/bpf_capture.h"
+#include "reqmon/capture/targets.h"
+
+namespace reqmon {
+namespace {
+
+using nlohmann::json;
+using testing::Curl;
+using testing::GetJson;
+namespace fs = std::filesystem;
+
+// IDs of the loaded BPF programs that carry reqmon's program names.
+std::set<int> ReqmonPrograms() {
+  std::string out = testing::Run("bpftool prog show 2>/dev/null");
+  std::set<int> ids;
+  std::istringstream in(out);
+  std::string line;
+  static const std::regex name(R"(^(\d+): \w+ +name (sys_enter_|sys_exit_|sched_process_)\w+)");
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, name)) ids.insert(std::stoi(m[1]));
+  return ids;
+}
+
+class LiveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = CheckBpfPrerequisites(); !why.empty()) {
+      std::printf("SKIPPED (BPF not available): %s\n", why.c_str());
+      GTEST_SKIP() << why;
+    }
+    dir_ = testing::MakeTempDir("live-e2e");
+    api_port_ = testing::FreePort();
+  }
+  void TearDown() override {
+    reqmon_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  // Starts reqmon with `args` plus its API on a free port and a log in the temp dir.
+  void StartReqmon(std::vector<std::string> args) {
+    std::vector<std::string> argv = {testing::ReqmonBinary(), "--listen",
+                                     "127.0.0.1:" + std::to_string(api_port_), "--log-file",
+                                     (dir_ / "monitor_logs.txt").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    reqmon_ = std::make_unique<testing::Process>(argv, (dir_ / "reqmon.err").string());
+    ASSERT_TRUE(testing::WaitForApi(api_port_)) << testing::ReadFile(dir_ / "reqmon.err");
+  }
+  std::string Url(const std::string& p) const {
+    return "http://127.0.0.1:" + std::to_string(api_port_) + p;
+  }
+  // Polls /stats until total_requests reaches `n` (or 10 s pass), then returns it.
+  json StatsWhenTotal(int n) {
+    json s;
+    for (int i = 0; i < 100; ++i) {
+      s = GetJson(Url("/stats"));
+      if (s["total_requests"].get<int>() >= n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // nothing more may arrive
+    return GetJson(Url("/stats"));
+  }
+
+  fs::path dir_;
+  int api_port_ = 0;
+  std::unique_ptr<testing::Process> reqmon_;
+};
+
+TEST_F(LiveTest, NginxExactCountsAndTimingAgreesWithAccessLog) {
+  std::set<int> before = ReqmonPrograms();
+  testing::SlowUpstream upstream;
+  testing::Nginx nginx(2, upstream.port());
+  StartReqmon({"--pid", std::to_string(nginx.master_pid())});
+  std::set<int> ours_progs;
+  for (int id : ReqmonPrograms())
+    if (!before.count(id)) ours_progs.insert(id);
+  EXPECT_EQ(ours_progs.size(), 28u);  // every program reqmon attaches
+
+  std::vector<std::string> slow, api, missing, errors;
+  for (int i = 0; i < 24; ++i) slow.push_back(nginx.url("/slow/" + std::to_string(i)));
+  for (int i = 0; i < 10; ++i) api.push_back(nginx.url("/api/v" + std::to_string(i)));
+  for (int i = 0; i < 5; ++i) missing.push_back(nginx.url("/missing/" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) errors.push_back(nginx.url("/status/500"));
+  ASSERT_EQ(Curl(slow, true), 24);     // keep-alive; nginx proxies each to the upstream
+  ASSERT_EQ(Curl(api, false), 10);     // a connection per request
+  ASSERT_EQ(Curl(missing, true), 5);
+  ASSERT_EQ(Curl(errors, false), 3);
+
+  json s = StatsWhenTotal(42);
+  EXPECT_EQ(s["total_requests"], 42);
+  EXPECT_EQ(s["status_codes"], json::parse(R"({"200": 34, "404": 5, "500": 3})"));
+  EXPECT_EQ(s["incomplete_requests"], 0);
+  EXPECT_EQ(s["lost_events"], 0);
+  // nginx's own connections to the upstream are client-side: not counted as served requests.
+  int slow_count = 0;
+  for (const auto& r : s["routes"])
+    if (r["route"] == "/slow/{id}") slow_count = r["count"];
+  EXPECT_EQ(slow_count, 24);
+
+  // Response times agree with nginx's own $request_time (ms resolution) from its access log.
+  std::ifstream log(nginx.access_log());
+  std::string line;
+  double sum = 0;
+  int n = 0;
+  while (std::getline(log, line)) {
+    sum += std::stod(line.substr(line.rfind(' ') + 1)) * 1000.0;
+    ++n;
+  }
+  ASSERT_EQ(n, 42);
+  double nginx_avg = sum / n, ours = s["average_response_time"].get<double>();
+  std::printf("average response time: reqmon %.3f ms, nginx access log %.3f ms\n", ours, nginx_avg);
+  EXPECT_NEAR(ours, nginx_avg, std::max(1.0, nginx_avg * 0.05));
+  EXPECT_GT(ours, 5.0);  // the slow upstream really shows
+
+  // Per process: the workers served everything, the master nothing.
+  int by_worker = 0;
+  for (const auto& p : s["processes"]) {
+    EXPECT_NE(p["pid"].get<int>(), nginx.master_pid());
+    by_worker += p["count"].get<int>();
+  }
+  EXPECT_EQ(by_worker, 42);
+
+  // /metrics has real host figures.
+  json m = GetJson(Url("/metrics"));
+  EXPECT_GT(m["memory_usage"].get<double>(), 0.0);
+  EXPECT_LE(m["cpu_usage"].get<double>(), 100.0);
+
+  // SIGTERM: a clean exit, nothing left attached, every request in the log.
+  EXPECT_EQ(reqmon_->Signal(SIGTERM, 10000), 0);
+  std::set<int> after = ReqmonPrograms();
+  for (int id : ours_progs) EXPECT_FALSE(after.count(id)) << "program " << id << " still loaded";
+  std::string logtext = testing::ReadFile(dir_ / "monitor_logs.txt");
+  static const std::regex req_line(
+      R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - Request: Method=GET, URL=/slow/\d+, Status=200, Response Time=\d+(\.\d{1,3})?ms$)");
+  static const std::regex cpu_line(
+      R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - CPU Usage: \d+\.\d%, Memory Usage: \d+\.\d%$)");
+  int slow_lines = 0, cpu_lines = 0, request_lines = 0;
+  std::istringstream in(logtext);
+  while (std::getline(in, line)) {
+    slow_lines += std::regex_match(line, req_line);
+    cpu_lines += std::regex_match(line, cpu_line);
+    request_lines += line.find(" - Request: ") != std::string::npos;
+  }
+  EXPECT_EQ(slow_lines, 24) << logtext.substr(0, 2000);
+  EXPECT_EQ(request_lines, 42);
+  EXPECT_GE(cpu_lines, 1);
+}
+
+TEST_F(LiveTest, PythonHttpServerExactCounts) {
+  testing::PythonHttpServer py;
+  StartReqmon({"--pid", std::to_string(py.pid())});
+  std::vector<std::string> urls;
+  for (int i = 0; i < 15; ++i) urls.push_back(py.url("/index.html?n=" + std::to_string(i)));
+  for (int i = 0; i < 4; ++i) urls.push_back(py.url("/nothing-here-" + std::to_string(i)));
+  ASSERT_EQ(Curl(urls, true), 19);
+  json s = StatsWhenTotal(19);
+  EXPECT_EQ(s["total_requests"], 19);
+  EXPECT_EQ(s["status_codes"], json::parse(R"({"200": 15, "404": 4})"));
+  json r = GetJson(Url("/requests?limit=19"));
+  json list = r.is_array() ? r : r["requests"];
+  ASSERT_EQ(list.size(), 19u);
+  std::set<std::string> queries;
+  for (const auto& q : list)
+    if (q["path"] == "/index.html") queries.insert(q["query"].get<std::string>());
+  EXPECT_EQ(queries.size(), 15u);
+}
+
+TEST_F(LiveTest, CommPicksUpAServerStartedLater) {
+  // reqmon first, nginx afterwards: its exec matches --comm, and its workers are followed.
+  StartReqmon({"--comm", "nginx"});
+  testing::Nginx nginx;
+  std::vector<std::string> urls;
+  for (int i = 0; i < 12; ++i) urls.push_back(nginx.url("/api/late" + std::to_string(i)));
+  ASSERT_EQ(Curl(urls, true), 12);
+  json s = StatsWhenTotal(12);
+  EXPECT_EQ(s["total_requests"], 12);
+}
+
+TEST_F(LiveTest, CgroupSelectsItsProcesses) {
+  std::string root = fs::exists("/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified"
+                                                                         : "/sys/fs/cgroup";
+  if (!fs::exists(root + "/cgroup.procs")) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
+  fs::path cg = fs::path(root) / ("reqmon-test-" + std::to_string(getpid()));
+  ASSERT_TRUE(fs::create_directory(cg)) << cg;
+  {
+    testing::PythonHttpServer inside, outside;
+    std::ofstream(cg / "cgroup.procs") << inside.pid() << "\n";
+    StartReqmon({"--cgroup", cg.string()});
+    std::vector<std::string> in_urls, out_urls;
+    for (int i = 0; i < 7; ++i) in_urls.push_back(inside.url("/index.html"));
+    for (int i = 0; i < 5; ++i) out_urls.push_back(outside.url("/index.html"));
+    ASSERT_EQ(Curl(in_urls, true), 7);
+    ASSERT_EQ(Curl(out_urls, true), 5);
+    json s = StatsWhenTotal(7);
+    EXPECT_EQ(s["total_requests"], 7);
+    reqmon_.reset();
+    // Move the server back out so that the cgroup can be removed.
+    std::ofstream(fs::path(root) / "cgroup.procs") << inside.pid() << "\n";
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  fs::remove(cg);
+}
+
+TEST_F(LiveTest, LostEventsAreReportedNeverSilent) {
+  testing::Nginx nginx;
+  // A 1 MiB ring buffer, 16 KiB payloads, and a consumer stopped while the server is busy.
+  fs::path body = dir_ / "body.bin";
+  std::ofstream(body) << std::string(16000, 'b');
+  testing::Process rq({testing::ReqmonBinary(), "--pid", std::to_string(nginx.master_pid()),
+                       "--ring-buffer-mb", "1", "--payload-bytes", "16384", "--no-api",
+                       "--log-file", "none", "--duration", "6", "--print-stats"},
+                      (dir_ / "lost.out").string());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  kill(rq.pid(), SIGSTOP);
+  int status = -1;
+  testing::Run("ab -q -n 300 -c 4 -p " + body.string() + " -T text/plain " + nginx.url("/api/post") +
+                   " >/dev/null 2>&1",
+               &status);
+  kill(rq.pid(), SIGCONT);
+  ASSERT_EQ(rq.Wait(20000), 0);
+  std::string out = testing::ReadFile(dir_ / "lost.out");
+  size_t brace = out.find('{');
+  ASSERT_NE(brace, std::string::npos) << out;
+  json s = json::parse(out.substr(brace));
+  EXPECT_GT(s["lost_events"].get<int>(), 0) << out.substr(0, brace);
+  EXPECT_NE(out.find("events were lost"), std::string::npos) << out.substr(0, brace);
+  EXPECT_LT(s["total_requests"].get<int>(), 300);
+}
+
+TEST(LiveErrors, WithoutPrivilegesAOneLineError) {
+  if (!testing::IsRoot()) GTEST_SKIP() << "needs root to drop to an unprivileged user";
+  int status = -1;
+  std::string out = testing::Run("setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                                     testing::ReqmonBinary() + " --pid 1 --no-api 2>&1",
+                                 &status);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_NE(out.find("needs root"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+}
+
+TEST(LiveErrors, UnknownPidAndUnusedPort) {
+  if (!CheckBpfPrerequisites().empty()) GTEST_SKIP() << CheckBpfPrerequisites();
+  int status = -1;
+  std::string err;
+  testing::RunReqmon("--pid 999999 --no-api", &status, &err);
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(err.find("no process with PID 999999"), std::string::npos) << err;
+  testing::RunReqmon("--port " + std::to_string(testing::FreePort()) + " --no-api", &status, &err);
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(err.find("no process is listening on TCP port"), std::string::npos) << err;
+}
+
+TEST(LiveErrors, BusyApiPortIsReportedBeforeAttaching) {
+  if (!CheckBpfPrerequisites().empty()) GTEST_SKIP() << CheckBpfPrerequisites();
+  testing::PythonHttpServer py;  // holds a port
+  int status = -1;
+  std::string err;
+  testing::RunReqmon("--pid " + std::to_string(py.pid()) + " --listen 127.0.0.1:" +
+                         std::to_string(py.port()) + " --log-file none",
+                     &status, &err);
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(err.find("Address already in use"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+}
+
+}  // namespace
+}  // namespace reqmon
