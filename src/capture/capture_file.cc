@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "reqmon/capture/capture_file.h"
 
+#include <sys/mman.h>
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -119,15 +122,47 @@ std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, std:
   r->path_ = path;
   r->offset_ = kCaptureHeaderSize;
   r->buf_.resize(64 * 1024);
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    void* m = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fileno(f), 0);
+    if (m != MAP_FAILED) {
+      madvise(m, st.st_size, MADV_SEQUENTIAL);
+      r->map_ = static_cast<const char*>(m);
+      r->map_size_ = st.st_size;
+    }
+  }
   return r;
 }
 
 CaptureReader::~CaptureReader() {
+  if (map_) munmap(const_cast<char*>(map_), map_size_);
   if (file_) std::fclose(file_);
 }
 
 bool CaptureReader::Next(std::string_view* record) {
   if (!file_ || !error_.empty()) return false;
+  if (map_) {
+    const uint64_t left = map_size_ - offset_;
+    if (left == 0) return false;  // clean end
+    if (left < 4) {
+      error_ = path_ + ": truncated record length at byte offset " + std::to_string(offset_);
+      return false;
+    }
+    uint32_t len = GetU32(map_ + offset_);
+    if (len < sizeof(rq_event_header) || len > kMaxRecordSize) {
+      error_ = path_ + ": corrupt record length " + std::to_string(len) + " at byte offset " +
+               std::to_string(offset_);
+      return false;
+    }
+    if (left - 4 < len) {
+      error_ = path_ + ": truncated record at byte offset " + std::to_string(offset_) + " (need " +
+               std::to_string(len) + " bytes, " + std::to_string(left - 4) + " left)";
+      return false;
+    }
+    *record = std::string_view(map_ + offset_ + 4, len);
+    offset_ += 4 + len;
+    return true;
+  }
   char lenbuf[4];
   size_t got = std::fread(lenbuf, 1, 4, file_);
   if (got == 0) return false;  // clean end

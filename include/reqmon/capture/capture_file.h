@@ -83,6 +83,10 @@ class CaptureReader {
   std::string error_;
   std::vector<char> buf_;
   uint64_t offset_ = 0;
+  // A regular file is mapped and read in place (the replay benchmark's hot path); pipes and
+  // other streams are read with stdio.
+  const char* map_ = nullptr;
+  uint64_t map_size_ = 0;
 };
 
 /// CLOCK_REALTIME - CLOCK_MONOTONIC now, in ns.
