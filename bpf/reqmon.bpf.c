@@ -107,50 +107,57 @@ static __always_inline bool is_target(__u32 tgid)
 	return false;
 }
 
+/* Read-only view of a kernel pointer as a BTF-typed one: field loads then compile to direct,
+ * fault-safe loads instead of one bpf_probe_read_kernel() call each (the verifier turns this
+ * kfunc into a plain move). Needs kernel 6.2+ (bpf_rdonly_cast). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define RQ_CAST(type, ptr) ((type *)bpf_rdonly_cast((void *)(ptr), bpf_core_type_id_kernel(type)))
+
 /* The struct sock behind fd if it is a TCP (stream, IPv4/IPv6) socket, else NULL. Walks the
  * task's file table: fd -> struct file -> inode mode must be a socket -> struct socket -> sk. */
 static __always_inline struct sock *fd_to_tcp_sock(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
 	struct file *f = NULL;
 	struct socket *sock;
 	struct sock *sk;
-	__u16 family, type;
 
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt || fd < 0 || (unsigned int)fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	/* The fd array is indexed by a variable: one helper read. */
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
 		return NULL;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & RQ_S_IFMT) != RQ_S_IFSOCK)
+	f = RQ_CAST(struct file, f);
+	if ((f->f_inode->i_mode & RQ_S_IFMT) != RQ_S_IFSOCK)
 		return NULL;
-	sock = BPF_CORE_READ(f, private_data);
+	sock = RQ_CAST(struct socket, f->private_data);
 	if (!sock)
 		return NULL;
-	sk = BPF_CORE_READ(sock, sk);
+	sk = sock->sk;
 	if (!sk)
 		return NULL;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != RQ_AF_INET && family != RQ_AF_INET6)
+	if (sk->__sk_common.skc_family != RQ_AF_INET && sk->__sk_common.skc_family != RQ_AF_INET6)
 		return NULL;
-	type = BPF_CORE_READ(sk, sk_type);
-	if (type != RQ_SOCK_STREAM)
+	if (sk->sk_type != RQ_SOCK_STREAM)
 		return NULL;
 	return sk;
 }
 
-static __always_inline void fill_endpoints(struct sock *sk, struct rq_endpoints *ep)
+static __always_inline void fill_endpoints(struct sock *sk_raw, struct rq_endpoints *ep)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	struct sock *sk = RQ_CAST(struct sock, sk_raw);
+	__u16 family = sk->__sk_common.skc_family;
 
+	__builtin_memset(ep, 0, sizeof(*ep));
 	ep->family = family;
-	ep->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	ep->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	ep->lport = sk->__sk_common.skc_num;
+	ep->rport = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (family == RQ_AF_INET) {
-		BPF_CORE_READ_INTO(ep->laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(ep->raddr, sk, __sk_common.skc_daddr);
+		__u32 l = sk->__sk_common.skc_rcv_saddr, r = sk->__sk_common.skc_daddr;
+
+		__builtin_memcpy(ep->laddr, &l, 4);
+		__builtin_memcpy(ep->raddr, &r, 4);
 	} else {
 		BPF_CORE_READ_INTO(ep->laddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(ep->raddr, sk, __sk_common.skc_v6_daddr);

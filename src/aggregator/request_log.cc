@@ -2,8 +2,10 @@
 #include "reqmon/aggregator/request_log.h"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -70,7 +72,8 @@ RequestLog::RequestLog(RequestLogOptions opts) : opts_(std::move(opts)) {
       name_, sink_, pool_,
       opts_.drop_when_full ? spdlog::async_overflow_policy::overrun_oldest
                            : spdlog::async_overflow_policy::block);
-  logger_->set_pattern("%Y-%m-%d %H:%M:%S - %v");
+  // Lines carry their own timestamps (the event's time, not the logging time), formatted here.
+  logger_->set_pattern("%v");
   logger_->set_level(spdlog::level::info);
   logger_->flush_on(spdlog::level::off);
   spdlog::register_logger(logger_);
@@ -90,35 +93,61 @@ void RequestLog::Close() {
 
 void RequestLog::Flush() {
   if (!logger_) return;
+  {
+    std::lock_guard<std::mutex> l(batch_mu_);
+    SubmitBatchLocked();
+  }
   const uint64_t target = sink_->flushes() + 1;
   logger_->flush();
   sink_->WaitFlushes(target, std::chrono::seconds(5));
 }
 
-std::string RequestLog::FormatResponseTime(double ms) {
+namespace {
+
+// Appends ms with up to 3 decimals, trailing zeros and dot stripped (printf's %.3f rounding).
+void AppendResponseTime(double ms, std::string* out) {
   if (!std::isfinite(ms) || ms < 0) ms = 0;
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3f", ms);
-  std::string s(buf);
-  while (!s.empty() && s.back() == '0') s.pop_back();
-  if (!s.empty() && s.back() == '.') s.pop_back();
+  auto r = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
+  char* end = r.ptr;
+  while (end > buf && end[-1] == '0') --end;
+  if (end > buf && end[-1] == '.') --end;
+  out->append(buf, end);
+}
+
+void AppendRequest(const HttpTransaction& tx, std::string* s) {
+  s->append("Request: Method=");
+  s->append(tx.method);
+  s->append(", URL=");
+  s->append(tx.path);
+  if (!tx.query.empty()) {
+    s->push_back('?');
+    s->append(tx.query);
+  }
+  s->append(", Status=");
+  if (tx.incomplete) {
+    s->append("incomplete");
+  } else {
+    char buf[16];
+    auto r = std::to_chars(buf, buf + sizeof buf, tx.status);
+    s->append(buf, r.ptr);
+  }
+  s->append(", Response Time=");
+  AppendResponseTime(tx.response_ms(), s);
+  s->append("ms");
+}
+
+}  // namespace
+
+std::string RequestLog::FormatResponseTime(double ms) {
+  std::string s;
+  AppendResponseTime(ms, &s);
   return s;
 }
 
 std::string RequestLog::FormatRequest(const HttpTransaction& tx) {
-  std::string s = "Request: Method=";
-  s += tx.method;
-  s += ", URL=";
-  s += tx.path;
-  if (!tx.query.empty()) {
-    s += '?';
-    s += tx.query;
-  }
-  s += ", Status=";
-  s += tx.incomplete ? std::string("incomplete") : std::to_string(tx.status);
-  s += ", Response Time=";
-  s += FormatResponseTime(tx.response_ms());
-  s += "ms";
+  std::string s;
+  AppendRequest(tx, &s);
   return s;
 }
 
@@ -128,18 +157,43 @@ std::string RequestLog::FormatSystem(double cpu, double mem) {
   return buf;
 }
 
-static spdlog::log_clock::time_point WallTime(uint64_t mono_ns, int64_t offset) {
-  const int64_t wall = static_cast<int64_t>(mono_ns) + offset;
-  return spdlog::log_clock::time_point(std::chrono::duration_cast<spdlog::log_clock::duration>(
-      std::chrono::nanoseconds(wall)));
+// "2024-11-22 10:01:00 - " in local time; localtime_r only when the second changes.
+void RequestLog::AppendTime(int64_t wall_ns, std::string* out) {
+  int64_t sec = wall_ns >= 0 ? wall_ns / 1000000000 : (wall_ns - 999999999) / 1000000000;
+  if (sec != cached_sec_) {
+    time_t t = static_cast<time_t>(sec);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    std::strftime(cached_time_, sizeof cached_time_, "%Y-%m-%d %H:%M:%S - ", &tm);
+    cached_sec_ = sec;
+  }
+  out->append(cached_time_);
+}
+
+void RequestLog::SubmitBatchLocked() {
+  if (batch_.empty()) return;
+  batch_.pop_back();  // the logger ends the message with its own newline
+  logger_->log(spdlog::level::info, spdlog::string_view_t(batch_.data(), batch_.size()));
+  batch_.clear();
 }
 
 void RequestLog::OnTransaction(const HttpTransaction& tx) {
   if (!logger_ || opts_.sample_every == 0) return;
   if (seen_++ % opts_.sample_every != 0) return;
-  const std::string line = FormatRequest(tx);
-  logger_->log(WallTime(tx.request_start_ns, opts_.wall_offset_ns), spdlog::source_loc{},
-               spdlog::level::info, line);
+  std::lock_guard<std::mutex> l(batch_mu_);
+  if (batch_.empty()) batch_started_ns_ = tx.request_start_ns;
+  AppendTime(static_cast<int64_t>(tx.request_start_ns) + opts_.wall_offset_ns, &batch_);
+  AppendRequest(tx, &batch_);
+  batch_.push_back('\n');
+  if (batch_.size() >= opts_.batch_bytes) SubmitBatchLocked();
+}
+
+void RequestLog::Pump(uint64_t now_mono_ns) {
+  if (!logger_) return;
+  std::lock_guard<std::mutex> l(batch_mu_);
+  if (!batch_.empty() &&
+      now_mono_ns >= batch_started_ns_ + static_cast<uint64_t>(opts_.batch_ms) * 1000000ull)
+    SubmitBatchLocked();
 }
 
 void RequestLog::OnSystemSample(const SystemSample& s) {
@@ -150,8 +204,12 @@ void RequestLog::OnSystemSample(const SystemSample& s) {
   }
   logged_system_ = true;
   last_system_ns_ = s.mono_ns;
-  logger_->log(WallTime(s.mono_ns, opts_.wall_offset_ns), spdlog::source_loc{},
-               spdlog::level::info, FormatSystem(s.cpu_percent, s.memory_percent));
+  std::lock_guard<std::mutex> l(batch_mu_);
+  SubmitBatchLocked();  // request lines logged before this one stay before it
+  std::string line;
+  AppendTime(static_cast<int64_t>(s.mono_ns) + opts_.wall_offset_ns, &line);
+  line += FormatSystem(s.cpu_percent, s.memory_percent);
+  logger_->log(spdlog::level::info, line);
 }
 
 }  // namespace reqmon

@@ -69,7 +69,7 @@ struct Options {
   int log_interval = 60;
   int log_requests = 1;
   uint32_t payload_bytes = RQ_DEFAULT_PAYLOAD;
-  uint32_t ring_buffer_mb = 16;
+  uint32_t ring_buffer_mb = 8;
   std::string proc_root = "/proc";
   std::string web_dir;
   double duration = 0;
@@ -306,6 +306,7 @@ int RunLive(Options o) {
       std::fprintf(stderr, "reqmon: ring buffer poll failed: %s\n", std::strerror(-n));
       break;
     }
+    if (log) log->Pump(MonoNow());
     auto now = std::chrono::steady_clock::now();
     if (now >= next_publish) {
       next_publish = now + std::chrono::seconds(1);

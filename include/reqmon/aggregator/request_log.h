@@ -8,7 +8,9 @@
 /// CPU/memory lines), not the time the line was written.
 
 #include <cstdint>
+#include <climits>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "reqmon/aggregator/system_sampler.h"
@@ -32,11 +34,16 @@ struct RequestLogOptions {
   size_t max_files = 3;            ///< rotated files kept (monitor_logs.1.txt ...)
   size_t queue_size = 8192;        ///< async queue entries
   bool drop_when_full = false;     ///< true: overrun oldest queued lines instead of blocking
+  size_t batch_bytes = 64 * 1024;  ///< request lines are handed over in batches of this size
+  int batch_ms = 200;              ///< ... or when Pump() finds the batch this old
 };
 
-/// Thread safety: OnTransaction from the pipeline thread, OnSystemSample from the sampling
-/// thread; Flush/Close from any thread. Lines are flushed at least every second, on Flush() and
-/// on Close()/destruction.
+/// Thread safety: OnTransaction and Pump from the pipeline thread, OnSystemSample from the
+/// sampling thread; Flush/Close from any thread. Request lines are formatted on the pipeline
+/// thread into a batch that goes to the async logger as one message (one queue hand-off and one
+/// wake-up of the writer thread per batch, not per line): when it reaches batch_bytes, when
+/// Pump() finds it older than batch_ms, before a CPU/memory line, and on Flush(). Lines keep the
+/// order of the calls. The file is flushed at least every second, on Flush() and on Close().
 class RequestLog : public TransactionSink {
  public:
   /// Opens (creates or appends to) the file. Throws std::runtime_error when it cannot.
@@ -47,6 +54,9 @@ class RequestLog : public TransactionSink {
 
   /// Logs a "Request:" line for every sample_every-th transaction (incomplete: Status=incomplete).
   void OnTransaction(const HttpTransaction& tx) override;
+  /// Hands the pending batch to the writer if it is older than batch_ms. Call it from the
+  /// pipeline thread's loop (every few ms); cheap when there is nothing to do.
+  void Pump(uint64_t now_mono_ns);
   /// Logs a "CPU Usage:" line when system_interval_s has passed (in sample time) since the last
   /// one; the first sample always logs.
   void OnSystemSample(const SystemSample& s);
@@ -73,6 +83,15 @@ class RequestLog : public TransactionSink {
   uint64_t seen_ = 0;
   bool logged_system_ = false;
   uint64_t last_system_ns_ = 0;
+
+  // The batch of formatted request lines, and the cached "YYYY-MM-DD HH:MM:SS" of one second.
+  void SubmitBatchLocked();
+  void AppendTime(int64_t wall_ns, std::string* out);
+  std::mutex batch_mu_;
+  std::string batch_;
+  uint64_t batch_started_ns_ = 0;
+  int64_t cached_sec_ = INT64_MIN;
+  char cached_time_[32] = {};
 };
 
 /// Forwards every call to each sink in turn (e.g. the Aggregator and the RequestLog).

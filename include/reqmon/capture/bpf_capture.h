@@ -21,7 +21,7 @@ struct CaptureConfig {
   std::vector<std::string> cgroups;  ///< --cgroup: cgroup v2 directories (and their subtrees)
   bool all = false;                  ///< --all: every process except reqmon
   uint32_t payload_bytes = 4096;     ///< payload prefix copied per syscall (1..RQ_MAX_PAYLOAD)
-  uint32_t ring_buffer_mb = 16;      ///< ring buffer size, MiB (power of two)
+  uint32_t ring_buffer_mb = 8;      ///< ring buffer size, MiB (power of two)
   std::string proc_root = "/proc";
   bool verbose = false;              ///< print libbpf's own messages
 };

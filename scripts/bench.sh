@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# reqmon's benchmark: accuracy and cost under real load, on this machine, in under 10 minutes.
+#  1. Overhead: nginx on loopback (small response) under wrk with keep-alive; PAIRS alternating
+#     runs without and with reqmon attached (default settings, request log on). Median ratios of
+#     throughput and p99 latency; reqmon's CPU seconds and peak RSS per attached run.
+#  2. Completeness: reqmon's total_requests against the load generator's completed requests in
+#     the attached runs, and with ab -n N without keep-alive; lost ring-buffer events.
+#  3. Pipeline throughput: a capture recorded from a real wrk run, repeated past 1,000,000
+#     requests (tests/tools/capture_repeat), replayed with --replay --print-stats on one core.
+#  4. Scale: 10,000 concurrent keep-alive connections held open, then 100,000 short connections:
+#     reqmon's RSS and the kernel maps' memory.
+# Prints a markdown table and writes it to docs/benchmarks.md. Needs root, a built reqmon
+# (scripts/build.sh) and scripts/setup.sh's packages. Every figure: median (min to max).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$here/build}
+reqmon=$build/reqmon
+repeat=$build/capture_repeat
+PAIRS=${PAIRS:-5}            # A/B pairs for the overhead runs
+DURATION=${DURATION:-8}      # seconds per wrk run
+CONNS=${CONNS:-32}           # wrk connections
+AB_N=${AB_N:-20000}          # ab requests, one connection each
+REPLAY_MIN=${REPLAY_MIN:-1000000}
+HOLD=${HOLD:-10000}          # connections held open in the scale run
+CHURN=${CHURN:-100000}       # short connections in the churn run
+out_md=${OUT:-$here/docs/benchmarks.md}
+
+[ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (it attaches reqmon's eBPF programs)" >&2; exit 1; }
+for t in "$reqmon" "$repeat"; do [ -x "$t" ] || { echo "bench.sh: $t is missing: run scripts/build.sh" >&2; exit 1; }; done
+for c in wrk ab nginx curl python3 bpftool; do
+  command -v $c >/dev/null || [ -x /usr/sbin/$c ] || { echo "bench.sh: $c is missing: run scripts/setup.sh" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/reqmon-bench-XXXXXX)
+chmod 755 "$work"
+rq_pid=""
+cleanup() {
+  [ -n "$rq_pid" ] && kill "$rq_pid" 2>/dev/null || true
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  pkill -f "$work/hold.py" 2>/dev/null || true
+  sleep 0.3
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || true
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0; sleep 0.05; done; echo "bench.sh: $1 did not come up" >&2; return 1; }
+jget() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d'+sys.argv[1]))" "$2"; }
+log() { echo "[bench $(date +%T)] $*" >&2; }
+
+# ---- the server -----------------------------------------------------------------------------
+port=$(free_port)
+api_port=$(free_port)
+mkdir -p "$work/logs" "$work/html"
+cat > "$work/nginx.conf" <<CONF
+worker_processes 2; daemon on; master_process on; pid $work/nginx.pid;
+worker_rlimit_nofile 65536;
+error_log $work/logs/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path $work/body;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    location / { return 200 'hello from nginx\n'; }
+  }
+}
+CONF
+/usr/sbin/nginx -p "$work" -c "$work/nginx.conf"
+sleep 0.5
+master=$(cat "$work/nginx.pid")
+url="http://127.0.0.1:$port/api/bench"
+wait_http "$url"
+
+start_reqmon() {  # start_reqmon [extra args...]; sets rq_pid, waits until attached
+  "$reqmon" --pid "$master" --listen "127.0.0.1:$api_port" --log-file "$work/monitor_logs.txt" "$@" \
+    >"$work/reqmon.out" 2>"$work/reqmon.err" &
+  rq_pid=$!
+  wait_http "http://127.0.0.1:$api_port/healthz"
+}
+stop_reqmon() { kill -INT "$rq_pid"; wait "$rq_pid" 2>/dev/null || true; rq_pid=""; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+stats() { curl -s "http://127.0.0.1:$api_port/stats" > "$1"; }
+settle() {  # waits until /stats total stops moving
+  local prev=-1 cur
+  for _ in $(seq 50); do
+    stats "$work/s.json"; cur=$(jget "$work/s.json" "['total_requests']")
+    [ "$cur" = "$prev" ] && return 0
+    prev=$cur; sleep 0.3
+  done
+}
+# wrk_run FILE: one wrk run; writes "rps p99_ms completed" to FILE
+wrk_run() {
+  wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$work/wrk.txt"
+  python3 - "$work/wrk.txt" > "$1" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+rps = float(re.search(r'Requests/sec:\s+([\d.]+)', t).group(1))
+done = int(re.search(r'(\d+) requests in', t).group(1))
+v, unit = re.search(r'^\s+99%\s+([\d.]+)(us|ms|s)\s*$', t, re.M).groups()
+p99 = float(v) * {'us': 1e-3, 'ms': 1.0, 's': 1e3}[unit]
+print(rps, p99, done)
+PY
+}
+
+# ---- 1 + 2: overhead and completeness with wrk ------------------------------------------------
+log "overhead: $PAIRS pairs of ${DURATION}s wrk runs (-c$CONNS), without / with reqmon"
+wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null   # warm-up
+: > "$work/pairs.txt"
+for i in $(seq "$PAIRS"); do
+  wrk_run "$work/a.txt"
+  start_reqmon
+  t0=$(cpu_ticks "$rq_pid")
+  wrk_run "$work/b.txt"
+  settle
+  t1=$(cpu_ticks "$rq_pid")
+  total=$(jget "$work/s.json" "['total_requests']")
+  lost=$(jget "$work/s.json" "['lost_events']")
+  hwm=$(hwm_kb "$rq_pid")
+  stop_reqmon
+  read -r a_rps a_p99 a_done < "$work/a.txt"
+  read -r b_rps b_p99 b_done < "$work/b.txt"
+  echo "$a_rps $a_p99 $b_rps $b_p99 $b_done $total $lost $t0 $t1 $hwm" >> "$work/pairs.txt"
+  log "pair $i: without ${a_rps} req/s p99 ${a_p99} ms | with ${b_rps} req/s p99 ${b_p99} ms | wrk completed $b_done, reqmon counted $total, lost $lost"
+done
+
+# ab without keep-alive: a new connection per request.
+log "completeness: ab -n $AB_N -c 16 (no keep-alive)"
+start_reqmon
+ab -q -n "$AB_N" -c 16 "$url" > "$work/ab.txt" 2>&1
+settle
+stop_reqmon
+ab_done=$(awk '/^Complete requests:/ {print $3}' "$work/ab.txt")
+ab_failed=$(awk '/^Failed requests:/ {print $3}' "$work/ab.txt")
+ab_total=$(jget "$work/s.json" "['total_requests']")
+ab_lost=$(jget "$work/s.json" "['lost_events']")
+log "ab completed $ab_done (failed $ab_failed), reqmon counted $ab_total, lost $ab_lost"
+
+# ---- 3: pipeline throughput on one core ---------------------------------------------------------
+log "replay: recording a 3 s wrk run, repeating it past $REPLAY_MIN requests"
+"$reqmon" --pid "$master" --record "$work/wrk.rqcap" --no-api --log-file none --duration 6 \
+  --print-stats > "$work/rec.json" 2>"$work/rec.err" &
+rec_pid=$!
+sleep 1.5
+wrk -t1 -c8 -d3s "$url" > /dev/null
+wait "$rec_pid"
+rec_total=$(jget "$work/rec.json" "['total_requests']")
+reps=$(( (REPLAY_MIN + rec_total - 1) / rec_total ))
+"$repeat" "$work/wrk.rqcap" "$work/big.rqcap" "$reps" > /dev/null
+rm -f "$work/wrk.rqcap"
+cat "$work/big.rqcap" > /dev/null   # into the page cache: measure the pipeline, not the disk
+: > "$work/replay.txt"
+for i in 1 2 3; do
+  s=$(date +%s.%N)
+  taskset -c 1 "$reqmon" --replay "$work/big.rqcap" --print-stats > "$work/replay.json"
+  e=$(date +%s.%N)
+  total=$(jget "$work/replay.json" "['total_requests']")
+  records=$(jget "$work/replay.json" "['capture']['records']")
+  python3 -c "print($total/($e-$s), $records/($e-$s), $total, $records, $e-$s)" >> "$work/replay.txt"
+done
+replay_size=$(stat -c %s "$work/big.rqcap")
+rm -f "$work/big.rqcap"
+log "replay: $(cat "$work/replay.txt" | tr '\n' ';')"
+
+# ---- 4: scale: many open connections, then churn ------------------------------------------------
+log "scale: $HOLD keep-alive connections held open, then $CHURN short connections"
+cat > "$work/hold.py" <<'PY'
+import os, resource, socket, sys, time
+port, n, ready, release = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 1000, n + 1000))
+socks = []
+req = b"GET /api/held HTTP/1.1\r\nHost: bench\r\n\r\n"
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    socks.append(s)
+for s in socks:  # one answered request each, then the connection stays open and idle
+    s.settimeout(10)
+    s.recv(4096)
+open(ready, "w").close()
+deadline = time.time() + 120
+while not os.path.exists(release) and time.time() < deadline:
+    time.sleep(0.1)
+for s in socks:
+    s.close()
+PY
+start_reqmon
+sleep 2
+idle_rss=$(rss_kb "$rq_pid")
+maps_kb() {  # memory of reqmon's kernel maps (bpftool's memlock), in KiB
+  bpftool map show -j 2>/dev/null | python3 -c '
+import json, sys
+names = {"targets", "target_cgroups", "target_comms", "active", "scratch", "stats", "events"}
+print(sum(m.get("bytes_memlock", 0) for m in json.load(sys.stdin) if m.get("name") in names) // 1024)'
+}
+maps_idle=$(maps_kb)
+python3 "$work/hold.py" "$port" "$HOLD" "$work/held" "$work/release" &
+hold_pid=$!
+for _ in $(seq 600); do [ -f "$work/held" ] && break; sleep 0.1; done
+[ -f "$work/held" ] || { echo "bench.sh: could not hold $HOLD connections" >&2; exit 1; }
+sleep 1.5
+stats "$work/held.json"
+held_rss=$(rss_kb "$rq_pid")
+held_open=$(jget "$work/held.json" "['capture']['connections_open']")
+maps_held=$(maps_kb)
+touch "$work/release"; wait "$hold_pid" || true
+ab -q -n "$CHURN" -c 32 "$url" > "$work/churn.txt" 2>&1
+settle
+sleep 1.5
+stats "$work/churn.json"
+churn_rss=$(rss_kb "$rq_pid")
+churn_open=$(jget "$work/churn.json" "['capture']['connections_open']")
+churn_total=$(jget "$work/churn.json" "['total_requests']")
+churn_lost=$(jget "$work/churn.json" "['lost_events']")
+maps_churn=$(maps_kb)
+peak_rss=$(hwm_kb "$rq_pid")
+stop_reqmon
+log "scale: RSS idle ${idle_rss} KiB, ${HOLD} open ${held_rss} KiB (tracked $held_open), after churn ${churn_rss} KiB (tracked $churn_open), peak ${peak_rss} KiB; maps ${maps_idle}/${maps_held}/${maps_churn} KiB"
+
+# ---- report -----------------------------------------------------------------------------------
+python3 - "$work" "$out_md" <<PY
+import statistics, sys, subprocess, datetime, os
+work, out = sys.argv[1], sys.argv[2]
+pairs = [list(map(float, l.split())) for l in open(f"{work}/pairs.txt") if l.strip()]
+replay = [list(map(float, l.split())) for l in open(f"{work}/replay.txt") if l.strip()]
+hz = os.sysconf("SC_CLK_TCK")
+def f(xs, fmt="{:.3f}"):
+    return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))} to {fmt.format(max(xs))})"
+thr = [p[2] / p[0] for p in pairs]
+p99 = [p[3] / p[1] for p in pairs]
+cpu = [(p[8] - p[7]) / hz for p in pairs]
+hwm = [p[9] / 1024 for p in pairs]
+miss = [p[5] - p[4] for p in pairs]
+lost = [p[6] for p in pairs]
+rows = []
+def row(what, value, bar, ok):
+    rows.append(f"| {what} | {value} | {bar} | {'yes' if ok else '**no**'} |")
+row("throughput with / without reqmon (wrk, keep-alive)", f(thr), ">= 0.95", statistics.median(thr) >= 0.95)
+row("p99 latency with / without reqmon", f(p99), "<= 1.10", statistics.median(p99) <= 1.10)
+row("throughput without reqmon, req/s", f([p[0] for p in pairs], "{:.0f}"), "", True)
+row("throughput with reqmon, req/s", f([p[2] for p in pairs], "{:.0f}"), "", True)
+row("reqmon CPU seconds per ${DURATION} s run", f(cpu, "{:.2f}"), "", True)
+row("reqmon CPU share of the run (one core = 100%)", f([c / ${DURATION} * 100 for c in cpu], "{:.1f}%"), "", True)
+row("reqmon peak RSS per attached run, MiB", f(hwm, "{:.1f}"), "", True)
+row("reqmon count minus wrk completed (wrk, ${CONNS} connections)", f(miss, "{:.0f}"), "0 to ${CONNS} (in flight)", all(0 <= m <= ${CONNS} for m in miss))
+row("lost events in the wrk runs", f(lost, "{:.0f}"), "0", max(lost) == 0)
+row("ab -n ${AB_N} -c 16, no keep-alive: reqmon count / completed", f"${ab_total} / ${ab_done} (failed ${ab_failed})", "equal", int("${ab_total}") == int("${ab_done}"))
+row("lost events in the ab run", "${ab_lost}", "0", int("${ab_lost}") == 0)
+row("replay, requests/s on one core (--replay --print-stats)", f([r[0] for r in replay], "{:,.0f}"), ">= 1,000,000", statistics.median([r[0] for r in replay]) >= 1e6)
+row("replay, events/s on one core", f([r[1] for r in replay], "{:,.0f}"), "", True)
+row("replay size", f"{int(replay[0][2]):,} requests, {int(replay[0][3]):,} events, ${replay_size} bytes", "", True)
+row("reqmon RSS idle / ${HOLD} open connections / after ${CHURN} short ones, MiB", f"{${idle_rss}/1024:.1f} / {${held_rss}/1024:.1f} / {${churn_rss}/1024:.1f}", "<= 64 with ${HOLD} open; back to idle after churn", ${held_rss}/1024 <= 64 and ${churn_rss} <= ${idle_rss} * 1.10 + 2048)
+row("connections tracked with ${HOLD} open / after churn", "${held_open} / ${churn_open}", "${HOLD} / 0", int("${held_open}") >= ${HOLD} and int("${churn_open}") == 0)
+row("kernel maps memory idle / ${HOLD} open / after churn, KiB", "${maps_idle} / ${maps_held} / ${maps_churn}", "constant (preallocated)", "${maps_idle}" == "${maps_held}" == "${maps_churn}")
+row("churn: reqmon count / lost", "${churn_total} / ${churn_lost}", "${CHURN} / 0", int("${churn_total}") == ${CHURN} and int("${churn_lost}") == 0)
+cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1048576
+commit = subprocess.run(["git", "-C", "$here", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+md = [
+  "# reqmon benchmarks", "",
+  f"Measured by \`scripts/bench.sh\` on {datetime.date.today().isoformat()}: {os.cpu_count()} CPUs ({cpu_model}), "
+  f"{mem:.0f} GiB, kernel {os.uname().release}, reqmon {commit}. Every figure is a median (min to max) over "
+  f"${PAIRS} alternating pairs of ${DURATION} s runs (overhead) or 3 runs (replay). The machine is shared "
+  "and noisy: compare the ratios, which are measured in one run.", "",
+  "Set-up: nginx (2 workers, \`return 200\`, access log off) on loopback; wrk -t1 -c${CONNS} with keep-alive; "
+  "reqmon attached by the master PID with default settings (4 KiB payload prefix, 16 MiB ring buffer, request "
+  "log on); wrk, nginx and reqmon share the same 2 cores.", "",
+  "| what | measured | bar | meets bar |", "|---|---|---|---|", *rows, ""]
+text = "\n".join(md)
+print(text)
+open(out, "w").write(text)
+PY
+log "written to $out_md"
