@@ -85,6 +85,7 @@ start_reqmon() {  # start_reqmon [extra args...]; sets rq_pid, waits until attac
 stop_reqmon() { kill -INT "$rq_pid"; wait "$rq_pid" 2>/dev/null || true; rq_pid=""; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 stats() { curl -s "http://127.0.0.1:$api_port/stats" > "$1"; }
 settle() {  # waits until /stats total stops moving
@@ -192,7 +193,7 @@ for s in socks:
 PY
 start_reqmon
 sleep 2
-idle_rss=$(rss_kb "$rq_pid")
+idle_rss=$(rss_kb "$rq_pid"); idle_anon=$(anon_kb "$rq_pid")
 maps_kb() {  # memory of reqmon's kernel maps (bpftool's memlock), in KiB
   bpftool map show -j 2>/dev/null | python3 -c '
 import json, sys
@@ -206,7 +207,7 @@ for _ in $(seq 600); do [ -f "$work/held" ] && break; sleep 0.1; done
 [ -f "$work/held" ] || { echo "bench.sh: could not hold $HOLD connections" >&2; exit 1; }
 sleep 1.5
 stats "$work/held.json"
-held_rss=$(rss_kb "$rq_pid")
+held_rss=$(rss_kb "$rq_pid"); held_anon=$(anon_kb "$rq_pid")
 held_open=$(jget "$work/held.json" "['capture']['connections_open']")
 maps_held=$(maps_kb)
 touch "$work/release"; wait "$hold_pid" || true
@@ -214,7 +215,7 @@ ab -q -n "$CHURN" -c 32 "$url" > "$work/churn.txt" 2>&1
 settle
 sleep 1.5
 stats "$work/churn.json"
-churn_rss=$(rss_kb "$rq_pid")
+churn_rss=$(rss_kb "$rq_pid"); churn_anon=$(anon_kb "$rq_pid")
 churn_open=$(jget "$work/churn.json" "['capture']['connections_open']")
 churn_total=$(jget "$work/churn.json" "['total_requests']")
 churn_lost=$(jget "$work/churn.json" "['lost_events']")
@@ -256,9 +257,10 @@ row("replay, requests/s on one core (--replay --print-stats)", f([r[0] for r in 
 row("replay, events/s on one core", f([r[1] for r in replay], "{:,.0f}"), "", True)
 row("replay size", f"{int(replay[0][2]):,} requests, {int(replay[0][3]):,} events, ${replay_size} bytes", "", True)
 row("reqmon RSS idle / ${HOLD} open connections / after ${CHURN} short ones, MiB", f"{${idle_rss}/1024:.1f} / {${held_rss}/1024:.1f} / {${churn_rss}/1024:.1f}", "<= 64 with ${HOLD} open; back to idle after churn", ${held_rss}/1024 <= 64 and ${churn_rss} <= ${idle_rss} * 1.10 + 2048)
+row("of which reqmon's own heap (RssAnon; the rest is the ring buffer mapped twice, and code), MiB", f"{${idle_anon}/1024:.1f} / {${held_anon}/1024:.1f} / {${churn_anon}/1024:.1f}", "", True)
 row("connections tracked with ${HOLD} open / after churn", "${held_open} / ${churn_open}", "${HOLD} / 0", int("${held_open}") >= ${HOLD} and int("${churn_open}") == 0)
 row("kernel maps memory idle / ${HOLD} open / after churn, KiB", "${maps_idle} / ${maps_held} / ${maps_churn}", "constant (preallocated)", "${maps_idle}" == "${maps_held}" == "${maps_churn}")
-row("churn: reqmon count / lost", "${churn_total} / ${churn_lost}", "${CHURN} / 0", int("${churn_total}") == ${CHURN} and int("${churn_lost}") == 0)
+row("scale run: reqmon count / lost (${HOLD} held + ${CHURN} short requests)", "${churn_total} / ${churn_lost}", "${HOLD} + ${CHURN} / 0", int("${churn_total}") == ${HOLD} + ${CHURN} and int("${churn_lost}") == 0)
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1048576
 commit = subprocess.run(["git", "-C", "$here", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // reqmon: observe a web server's HTTP traffic from the kernel and serve live statistics.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -310,6 +311,8 @@ int RunLive(Options o) {
     auto now = std::chrono::steady_clock::now();
     if (now >= next_publish) {
       next_publish = now + std::chrono::seconds(1);
+      // Give back the memory of connections that are gone (a burst of them, say).
+      if (pipe.tracker().Compact() > 0) malloc_trim(0);
       const auto& tc = pipe.tracker().counters();
       CaptureCounters kc = cap->Counters();
       agg.SetCounters("capture", {{"records", pipe.records()},

@@ -57,6 +57,10 @@ uint32_t ConnectionTracker::Start(uint64_t key, uint32_t pid, int32_t fd, rq_rol
   if (!free_.empty()) {
     i = free_.back();
     free_.pop_back();
+  } else if (!released_.empty()) {
+    i = released_.back();
+    released_.pop_back();
+    slots_[i] = std::make_unique<Slot>();
   } else {
     i = static_cast<uint32_t>(slots_.size());
     slots_.push_back(std::make_unique<Slot>());
@@ -135,6 +139,18 @@ void ConnectionTracker::OnProc(const rq_proc_event& ev) {
     ++counters_.connections_closed;
     Finish(i, ev.h.ts_exit);
   }
+}
+
+size_t ConnectionTracker::Compact(size_t keep) {
+  size_t n = 0;
+  while (free_.size() > keep) {
+    const uint32_t i = free_.back();
+    free_.pop_back();
+    slots_[i].reset();
+    released_.push_back(i);
+    ++n;
+  }
+  return n;
 }
 
 void ConnectionTracker::FinishAll() {

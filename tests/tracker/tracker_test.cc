@@ -251,3 +251,44 @@ TEST(TrackerTest, PayloadPrefixTruncatedByKernel) {
 
 }  // namespace
 }  // namespace reqmon::testing
+
+namespace reqmon {
+namespace {
+
+// Compact() gives back the state of closed connections and the tracker keeps working after.
+TEST(TrackerCompactTest, ReleasesClosedConnectionsAndReusesTheirSlots) {
+  struct Count : TransactionSink {
+    int n = 0;
+    void OnTransaction(const HttpTransaction&) override { ++n; }
+  } sink;
+  ConnectionTracker t(sink);
+  auto open = [&](int fd) {
+    rq_conn_event ev{};
+    ev.h.type = RQ_EV_OPEN;
+    ev.h.pid = 7;
+    ev.h.fd = fd;
+    ev.role = RQ_ROLE_SERVER;
+    t.OnConn(ev);
+  };
+  auto close = [&](int fd) {
+    rq_conn_event ev{};
+    ev.h.type = RQ_EV_CLOSE;
+    ev.h.pid = 7;
+    ev.h.fd = fd;
+    t.OnConn(ev);
+  };
+  for (int fd = 0; fd < 1000; ++fd) open(fd);
+  EXPECT_EQ(t.size(), 1000u);
+  EXPECT_EQ(t.Compact(10), 0u);  // nothing closed yet
+  for (int fd = 0; fd < 1000; ++fd) close(fd);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.Compact(10), 990u);
+  EXPECT_EQ(t.Compact(10), 0u);
+  for (int fd = 0; fd < 1200; ++fd) open(fd);  // reuses kept, released and new slots
+  EXPECT_EQ(t.size(), 1200u);
+  for (int fd = 0; fd < 1200; ++fd) close(fd);
+  EXPECT_EQ(t.counters().connections_closed, 2200u);
+}
+
+}  // namespace
+}  // namespace reqmon

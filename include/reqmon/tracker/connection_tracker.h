@@ -77,6 +77,11 @@ class ConnectionTracker : public EventSink {
   /// Finishes every tracked connection (unanswered requests become incomplete transactions).
   void FinishAll();
 
+  /// Releases the state of closed connections beyond `keep` reusable slots, so that memory
+  /// taken by a burst of connections is given back once they are gone. Call it now and then
+  /// (the app: once a second); cheap when there is nothing to release.
+  size_t Compact(size_t keep = 256);  ///< returns how many slots it released
+
   const TrackerCounters& counters() const { return counters_; }
   const TrackerConfig& config() const { return config_; }
   /// Connections tracked right now.
@@ -107,7 +112,8 @@ class ConnectionTracker : public EventSink {
   HttpConnection::Options conn_options_;
   TrackerCounters counters_;
   std::vector<std::unique_ptr<Slot>> slots_;  ///< stable addresses (llhttp points into them)
-  std::vector<uint32_t> free_;
+  std::vector<uint32_t> free_;      ///< closed slots, allocated, ready for reuse
+  std::vector<uint32_t> released_;  ///< closed slots whose state Compact() released
   std::unordered_map<uint64_t, uint32_t> index_;
   std::unordered_map<uint32_t, uint32_t> per_pid_;  ///< connections per pid, for exits
   uint32_t lru_head_ = kNone;  ///< most recently used
