@@ -211,6 +211,8 @@ held_rss=$(rss_kb "$rq_pid"); held_anon=$(anon_kb "$rq_pid")
 held_open=$(jget "$work/held.json" "['capture']['connections_open']")
 maps_held=$(maps_kb)
 touch "$work/release"; wait "$hold_pid" || true
+sleep 2.5   # closes seen, memory given back (reqmon compacts once a second)
+closed_rss=$(rss_kb "$rq_pid")
 ab -q -n "$CHURN" -c 32 "$url" > "$work/churn.txt" 2>&1
 settle
 sleep 1.5
@@ -222,7 +224,7 @@ churn_lost=$(jget "$work/churn.json" "['lost_events']")
 maps_churn=$(maps_kb)
 peak_rss=$(hwm_kb "$rq_pid")
 stop_reqmon
-log "scale: RSS idle ${idle_rss} KiB, ${HOLD} open ${held_rss} KiB (tracked $held_open), after churn ${churn_rss} KiB (tracked $churn_open), peak ${peak_rss} KiB; maps ${maps_idle}/${maps_held}/${maps_churn} KiB"
+log "scale: RSS idle ${idle_rss} KiB, ${HOLD} open ${held_rss} KiB (tracked $held_open), closed ${closed_rss} KiB, after churn ${churn_rss} KiB (tracked $churn_open), peak ${peak_rss} KiB; maps ${maps_idle}/${maps_held}/${maps_churn} KiB"
 
 # ---- report -----------------------------------------------------------------------------------
 python3 - "$work" "$out_md" <<PY
@@ -256,7 +258,7 @@ row("lost events in the ab run", "${ab_lost}", "0", int("${ab_lost}") == 0)
 row("replay, requests/s on one core (--replay --print-stats)", f([r[0] for r in replay], "{:,.0f}"), ">= 1,000,000", statistics.median([r[0] for r in replay]) >= 1e6)
 row("replay, events/s on one core", f([r[1] for r in replay], "{:,.0f}"), "", True)
 row("replay size", f"{int(replay[0][2]):,} requests, {int(replay[0][3]):,} events, ${replay_size} bytes", "", True)
-row("reqmon RSS idle / ${HOLD} open connections / after ${CHURN} short ones, MiB", f"{${idle_rss}/1024:.1f} / {${held_rss}/1024:.1f} / {${churn_rss}/1024:.1f}", "<= 64 with ${HOLD} open; back to idle after churn", ${held_rss}/1024 <= 64 and ${churn_rss} <= ${idle_rss} * 1.10 + 2048)
+row("reqmon RSS idle / ${HOLD} open connections / once they closed / after ${CHURN} short ones, MiB", f"{${idle_rss}/1024:.1f} / {${held_rss}/1024:.1f} / {${closed_rss}/1024:.1f} / {${churn_rss}/1024:.1f}", "<= 64 with ${HOLD} open; back to idle after churn", ${held_rss}/1024 <= 64 and ${churn_rss} <= ${idle_rss} * 1.10 + 2048)
 row("of which reqmon's own heap (RssAnon; the rest is the ring buffer mapped twice, and code), MiB", f"{${idle_anon}/1024:.1f} / {${held_anon}/1024:.1f} / {${churn_anon}/1024:.1f}", "", True)
 row("connections tracked with ${HOLD} open / after churn", "${held_open} / ${churn_open}", "${HOLD} / 0", int("${held_open}") >= ${HOLD} and int("${churn_open}") == 0)
 row("kernel maps memory idle / ${HOLD} open / after churn, KiB", "${maps_idle} / ${maps_held} / ${maps_churn}", "constant (preallocated)", "${maps_idle}" == "${maps_held}" == "${maps_churn}")
