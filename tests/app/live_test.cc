@@ -239,6 +239,66 @@ TEST_F(LiveTest, LostEventsAreReportedNeverSilent) {
   EXPECT_LT(s["total_requests"].get<int>(), 300);
 }
 
+TEST_F(LiveTest, ConnectionsOpenBeforeAttachAreObservedFromThenOn) {
+  testing::Nginx nginx;
+  // A keep-alive connection that makes one request before reqmon attaches and five after.
+  static const char* kClient = R"PY(
+import os, socket, sys, time
+port, ready, go = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+def get(path):
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"\n"):
+        data += s.recv(4096)
+get("/api/before")
+open(ready, "w").close()
+deadline = time.time() + 30
+while not os.path.exists(go) and time.time() < deadline:
+    time.sleep(0.02)
+for i in range(5):
+    get("/api/after%d" % i)
+s.close()
+)PY";
+  fs::path ready = dir_ / "ready", go = dir_ / "go";
+  testing::Process client({"python3", "-c", kClient, std::to_string(nginx.port()), ready.string(),
+                           go.string()});
+  for (int i = 0; i < 200 && !fs::exists(ready); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_TRUE(fs::exists(ready));
+  StartReqmon({"--pid", std::to_string(nginx.master_pid())});
+  std::ofstream(go).close();
+  ASSERT_EQ(client.Wait(20000), 0);
+  json s = StatsWhenTotal(5);
+  EXPECT_EQ(s["total_requests"], 5);
+  std::set<std::string> paths;
+  json r = GetJson(Url("/requests?limit=10"));
+  for (const auto& q : (r.is_array() ? r : r["requests"])) paths.insert(q["path"]);
+  EXPECT_EQ(paths, (std::set<std::string>{"/api/after0", "/api/after1", "/api/after2",
+                                          "/api/after3", "/api/after4"}));
+}
+
+TEST_F(LiveTest, AllObservesEveryServer) {
+  testing::Nginx nginx;
+  testing::PythonHttpServer py;
+  StartReqmon({"--all"});
+  std::vector<std::string> a, b;
+  for (int i = 0; i < 6; ++i) a.push_back(nginx.url("/api/all" + std::to_string(i)));
+  for (int i = 0; i < 4; ++i) b.push_back(py.url("/index.html"));
+  ASSERT_EQ(Curl(a, true), 6);
+  ASSERT_EQ(Curl(b, true), 4);
+  json s = StatsWhenTotal(10);
+  // Other servers on the machine may add requests; ours are all there, by route.
+  int nginx_routes = 0, py_routes = 0;
+  for (const auto& r : s["routes"]) {
+    std::string route = r["route"];
+    if (route.rfind("/api/all", 0) == 0) nginx_routes += r["count"].get<int>();
+    if (route == "/index.html") py_routes += r["count"].get<int>();
+  }
+  EXPECT_EQ(nginx_routes, 6);
+  EXPECT_GE(py_routes, 4);
+}
+
 TEST(LiveErrors, WithoutPrivilegesAOneLineError) {
   if (!testing::IsRoot()) GTEST_SKIP() << "needs root to drop to an unprivileged user";
   int status = -1;
