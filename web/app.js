@@ -428,6 +428,16 @@
     meter.classList.toggle('hot', pctVal >= 90);
   }
 
+  // "host", or the container's short id (12 hex digits, as docker and crictl print it) with
+  // the full id, pod UID and runtime in the tooltip.
+  function containerCell(p) {
+    if (p.container_id === undefined) return { text: '–', cls: 'mono' };
+    const id = p.container_id || '';
+    const title = id ? `${p.container_runtime || 'container'} ${id}` + (p.pod_uid ? `\npod ${p.pod_uid}` : '')
+      : p.pod_uid ? `pod ${p.pod_uid}` : 'not in a container';
+    const text = id ? id.slice(0, 12) : p.pod_uid ? `pod ${p.pod_uid.slice(0, 8)}` : 'host';
+    return { text, cls: 'mono', title };
+  }
   function errCell(r) {
     const c = r.status_classes || {};
     const n = num(r.count);
@@ -482,9 +492,38 @@
     ], (r) => `r${r.incomplete ? 0 : statusClass(r.status)}`);
     setText($('#recent-note'), list.length ? `newest first · last ${Math.min(list.length, RECENT_ROWS)}` : '');
 
-    const procs = Array.isArray(st.processes) ? st.processes : [];
+    // Targets (live runs: each --pid/--comm/--port/--cgroup and the processes it selected).
+    const targets = Array.isArray(st.targets) ? st.targets : [];
+    $('#targets-panel').hidden = targets.length === 0;
+    renderTable($('#targets'), targets, 50, 7, 'No targets.', (t) => [
+      { text: t.target || '', cls: 'mono' },
+      { text: fmtInt(t.processes), cls: 'num' },
+      { text: fmtInt(t.count), cls: 'num' },
+      { text: fmtRate(num((t.rates || {})['10s'])), cls: 'num hide-narrow' },
+      { text: t.count ? fmtMsNum(t.average_response_time) : '–', cls: 'num hide-narrow' },
+      { text: t.count ? fmtMsNum((t.percentiles || {}).p99) : '–', cls: 'num' },
+      errCell(t),
+    ]);
+    setText($('#targets-note'), targets.length ? `${targets.length} target${targets.length > 1 ? 's' : ''}` : '');
+    const filter = $('#target-filter');
+    const names = targets.map((t) => t.target);
+    const have = [...filter.options].slice(1).map((o) => o.value);
+    if (names.join('\n') !== have.join('\n')) {
+      const keep = filter.value;
+      filter.replaceChildren(el('option', null, 'all'), ...names.map((n) => {
+        const o = el('option', null, n);
+        o.value = n;
+        return o;
+      }));
+      filter.options[0].value = '';
+      filter.value = names.includes(keep) ? keep : '';
+    }
+    $('#target-filter-wrap').hidden = targets.length < 2;
+
+    const allProcs = Array.isArray(st.processes) ? st.processes : [];
+    const procs = filter.value ? allProcs.filter((p) => p.target === filter.value) : allProcs;
     const sample = new Map(((m && m.processes) || []).map((p) => [p.pid, p]));
-    renderTable($('#procs'), procs, PROC_ROWS, 9, 'No process has served a request yet.', (p) => {
+    renderTable($('#procs'), procs, PROC_ROWS, 11, 'No process has served a request yet.', (p) => {
       const s = sample.get(p.pid) || {};
       const cpu = isNum(p.cpu_usage) ? p.cpu_usage : s.cpu_usage;
       const rss = isNum(p.memory_rss_bytes) ? p.memory_rss_bytes : s.memory_rss_bytes;
@@ -492,6 +531,8 @@
       return [
         { text: p.pid === 0 ? 'other' : String(p.pid), cls: 'num mono' },
         { text: p.comm || '?', cls: 'mono' },
+        { text: p.target || '–', cls: 'mono hide-narrow' },
+        containerCell(p),
         { text: fmtInt(p.count), cls: 'num' },
         { text: fmtRate(num((p.rates || {})['10s'])), cls: 'num hide-narrow' },
         { text: p.count ? fmtMsNum(p.average_response_time) : '–', cls: 'num hide-narrow' },
@@ -592,6 +633,7 @@
   }
 
   $('#retry').addEventListener('click', () => { if (!inFlight) poll(); });
+  $('#target-filter').addEventListener('change', () => { if (!inFlight) poll(); });
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && !inFlight && state.online !== false) poll();
   });

@@ -135,6 +135,13 @@ Aggregator::Process& Aggregator::ProcessLocked(uint32_t pid) {
   }
   auto p = std::make_unique<Process>();
   p->pid = pid;
+  if (identify_ && pid != 0) {
+    const ProcessIdentity& id = IdentityLocked(pid);
+    p->identified = true;
+    p->target = id.target;
+    p->container = id.container;
+    if (!id.comm.empty()) p->comm = id.comm;
+  }
   if (pid == 0) {
     p->comm = "other";
   } else if (auto n = names_.find(pid); n != names_.end()) {
@@ -178,13 +185,28 @@ void Aggregator::OnTransaction(const HttpTransaction& tx) {
 
   Route& r = *routes_[RouteIndexLocked(tx)];
   r.st.Add(tx, dur, cls, sec, cur_sec_);
+  size_t bucket = 0;
   if (!inc) {
-    size_t b = 0;
-    while (b < kPromNs.size() && dur > kPromNs[b]) ++b;
-    ++r.prom[b];
+    while (bucket < kPromNs.size() && dur > kPromNs[bucket]) ++bucket;
+    ++r.prom[bucket];
   }
 
-  ProcessLocked(tx.pid).st.Add(tx, dur, cls, sec, cur_sec_);
+  Process& proc = ProcessLocked(tx.pid);
+  proc.st.Add(tx, dur, cls, sec, cur_sec_);
+  if (identify_) {
+    // The overflow process (pid 0) mixes pids: look each one up in the identity cache.
+    const int t = proc.pid != 0 ? proc.target : IdentityLocked(tx.pid).target;
+    const size_t ti = t >= 0 && static_cast<size_t>(t) < targets_.size()
+                          ? static_cast<size_t>(t) + 1 : 0;
+    target_stats_[ti]->Add(tx, dur, cls, sec, cur_sec_);
+    if (!inc) {
+      ++target_prom_[ti][bucket];
+      if (cls >= 0) {
+        if (r.by_target.size() <= ti) r.by_target.resize(ti + 1);
+        ++r.by_target[ti][cls];
+      }
+    }
+  }
 
   if (!recent_.empty()) {
     RecentRequest& e = recent_[recent_next_];
@@ -227,6 +249,7 @@ void Aggregator::OnSystemSample(const SystemSample& s) {
   ss.rx = s.net_rx_bytes_per_sec;
   ss.tx = s.net_tx_bytes_per_sec;
   for (const ProcessSample& p : s.processes) {
+    if (identify_ && p.pid != 0 && p.alive) IdentityLocked(p.pid);
     if (!p.comm.empty()) names_[p.pid] = p.comm;
     auto it = procs_.find(p.pid);
     if (it == procs_.end() || p.pid == 0) continue;
@@ -254,6 +277,24 @@ void Aggregator::SetProcessName(uint32_t pid, const std::string& comm) {
   std::lock_guard<std::mutex> lock(mu_);
   names_[pid] = comm;
   if (auto it = procs_.find(pid); it != procs_.end() && pid != 0) it->second->comm = comm;
+}
+
+void Aggregator::SetIdentification(std::vector<TargetSpec> targets, ProcessIdentifier identify) {
+  std::lock_guard<std::mutex> lock(mu_);
+  targets_ = std::move(targets);
+  identify_ = std::move(identify);
+  target_stats_.clear();
+  for (size_t i = 0; i <= targets_.size(); ++i) target_stats_.push_back(std::make_unique<Stats>());
+  target_prom_.assign(targets_.size() + 1, {});
+  idents_.clear();
+}
+
+const ProcessIdentity& Aggregator::IdentityLocked(uint32_t pid) {
+  auto it = idents_.find(pid);
+  if (it != idents_.end()) return it->second;
+  if (idents_.size() >= 65536) idents_.clear();
+  ProcessIdentity id = identify_ ? identify_(pid) : ProcessIdentity{};
+  return idents_.emplace(pid, std::move(id)).first->second;
 }
 
 std::vector<uint32_t> Aggregator::ObservedPids() const {
@@ -328,6 +369,7 @@ StatsSnapshot Aggregator::Snapshot() const {
     SummarizeLocked(r->st, &rs.s);
     rs.duration_buckets = r->prom;
     rs.duration_sum_s = static_cast<double>(r->st.sum_ns) / 1e9;
+    rs.classes_by_target = r->by_target;
     snap.routes.push_back(std::move(rs));
   }
   snap.processes.reserve(procs_.size());
@@ -340,7 +382,40 @@ StatsSnapshot Aggregator::Snapshot() const {
     ps.alive = p->alive;
     ps.cpu_percent = p->cpu;
     ps.rss_bytes = p->rss;
+    ps.identified = p->identified;
+    ps.target = p->target;
+    ps.container = p->container;
     snap.processes.push_back(std::move(ps));
+  }
+  snap.identification = static_cast<bool>(identify_);
+  if (identify_) {
+    std::vector<uint64_t> nprocs(targets_.size() + 1, 0);
+    for (const auto& [pid, p] : procs_) {
+      if (pid == 0) continue;
+      const size_t ti = p->target >= 0 && static_cast<size_t>(p->target) < targets_.size()
+                            ? static_cast<size_t>(p->target) + 1 : 0;
+      ++nprocs[ti];
+    }
+    snap.target_names.push_back("other");
+    for (const TargetSpec& t : targets_) snap.target_names.push_back(t.Name());
+    for (size_t k = 1; k <= targets_.size() + 1; ++k) {
+      const size_t ti = k % (targets_.size() + 1);  // the targets in order, then "other"
+      const Stats& st = *target_stats_[ti];
+      if (ti == 0 && st.count + st.incomplete == 0 && nprocs[0] == 0) continue;
+      TargetSummary ts;
+      ts.name = snap.target_names[ti];
+      ts.kind = ti == 0 ? "other" : targets_[ti - 1].KindName();
+      SummarizeLocked(st, &ts.s);
+      ts.processes = nprocs[ti];
+      ts.duration_buckets = target_prom_[ti];
+      ts.duration_sum_s = static_cast<double>(st.sum_ns) / 1e9;
+      snap.targets.push_back(std::move(ts));
+    }
+    for (const ProcessSample& ps : last_sample_.processes) {
+      if (auto it = idents_.find(ps.pid); it != idents_.end()) {
+        snap.sampled_identities[ps.pid] = it->second;
+      }
+    }
   }
   snap.system = last_sample_;
   snap.wall_offset_ns = opts_.wall_offset_ns;

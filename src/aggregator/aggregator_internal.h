@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "reqmon/aggregator/aggregator.h"
 
@@ -62,6 +63,7 @@ struct Aggregator::Route {
   std::string method, route;
   Stats st;
   std::array<uint64_t, kPromBucketsSeconds.size() + 1> prom{};
+  std::vector<std::array<uint64_t, 5>> by_target;  ///< identification on: [0] other, [i+1]
 };
 
 struct Aggregator::Process {
@@ -71,6 +73,9 @@ struct Aggregator::Process {
   bool sampled = false, alive = false;
   double cpu = 0;
   uint64_t rss = 0;
+  bool identified = false;
+  int target = -1;
+  ContainerIdentity container;
 };
 
 struct Aggregator::Slot {

@@ -159,6 +159,18 @@ ordered_json Aggregator::StatsJson() const {
     for (const auto& [k, v] : counters) c[k] = v;
     j[section] = std::move(c);
   }
+  if (snap.identification) {
+    ordered_json targets = ordered_json::array();
+    for (const TargetSummary& t : snap.targets) {
+      ordered_json e;
+      e["target"] = t.name;
+      e["kind"] = t.kind;
+      e["processes"] = t.processes;
+      Summary(t.s, e);
+      targets.push_back(std::move(e));
+    }
+    j["targets"] = std::move(targets);
+  }
   ordered_json routes = ordered_json::array();
   for (const RouteSummary& r : snap.routes) {
     ordered_json e;
@@ -177,6 +189,14 @@ ordered_json Aggregator::StatsJson() const {
     e["cpu_usage"] = p.sampled ? ordered_json(Round(p.cpu_percent, 1)) : ordered_json(nullptr);
     e["memory_rss_bytes"] = p.sampled ? ordered_json(p.rss_bytes) : ordered_json(nullptr);
     e["alive"] = p.sampled ? ordered_json(p.alive) : ordered_json(nullptr);
+    if (snap.identification) {
+      const bool known = p.identified && p.target >= 0 &&
+                         static_cast<size_t>(p.target) + 1 < snap.target_names.size();
+      e["target"] = known ? snap.target_names[p.target + 1] : std::string("other");
+      e["container_id"] = p.container.container_id;
+      e["pod_uid"] = p.container.pod_uid;
+      e["container_runtime"] = p.identified ? p.container.runtime : std::string();
+    }
     procs.push_back(std::move(e));
   }
   j["processes"] = std::move(procs);
@@ -280,10 +300,38 @@ std::string Aggregator::PrometheusText() const {
   auto it = std::back_inserter(out);
   static const char* kClass[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 
+  std::vector<std::string> tnames;  // escaped, [0] "other", [i + 1] target i
+  for (const std::string& n : snap.target_names) tnames.push_back(Label(n));
+  auto target_of = [&](int t) -> const std::string& {
+    const size_t ti = t >= 0 && static_cast<size_t>(t) + 1 < tnames.size() ? t + 1 : 0;
+    return tnames[ti];
+  };
+  // Identification on: process-level series carry the target and the container identity.
+  auto proc_labels = [&](int t, const ContainerIdentity& c) {
+    if (!snap.identification) return std::string();
+    return fmt::format(",target=\"{}\",container_id=\"{}\",pod_uid=\"{}\"", target_of(t),
+                       Label(c.container_id), Label(c.pod_uid));
+  };
+
   Family(out, "reqmon_http_requests_total", "counter",
-         "Complete HTTP requests observed, by method, route template and status class.");
+         snap.identification
+             ? "Complete HTTP requests observed, by method, route template, status class and the "
+               "target that selected the serving process."
+             : "Complete HTTP requests observed, by method, route template and status class.");
   for (const RouteSummary& r : snap.routes) {
     const std::string m = Label(r.method), rt = Label(r.route);
+    if (snap.identification) {
+      for (size_t ti = 0; ti < r.classes_by_target.size() && ti < tnames.size(); ++ti) {
+        for (size_t c = 0; c < 5; ++c) {
+          if (r.classes_by_target[ti][c] == 0) continue;
+          fmt::format_to(it,
+                         "reqmon_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\","
+                         "target=\"{}\"}} {}\n",
+                         m, rt, kClass[c], tnames[ti], r.classes_by_target[ti][c]);
+        }
+      }
+      continue;
+    }
     for (size_t c = 0; c < 5; ++c) {
       if (r.s.classes[c] == 0) continue;
       fmt::format_to(it, "reqmon_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}\n",
@@ -299,10 +347,41 @@ std::string Aggregator::PrometheusText() const {
          "Complete HTTP requests observed, by serving process and status class.");
   for (const ProcessSummary& p : snap.processes) {
     const std::string comm = Label(p.comm);
+    const std::string extra = proc_labels(p.identified ? p.target : -1, p.container);
     for (size_t c = 0; c < 5; ++c) {
       if (p.s.classes[c] == 0) continue;
-      fmt::format_to(it, "reqmon_process_http_requests_total{{pid=\"{}\",comm=\"{}\",status=\"{}\"}} {}\n",
-                     p.pid, comm, kClass[c], p.s.classes[c]);
+      fmt::format_to(it, "reqmon_process_http_requests_total{{pid=\"{}\",comm=\"{}\",status=\"{}\"{}}} {}\n",
+                     p.pid, comm, kClass[c], extra, p.s.classes[c]);
+    }
+  }
+  if (snap.identification) {
+    Family(out, "reqmon_target_http_requests_total", "counter",
+           "Complete HTTP requests observed, by the target (--pid/--comm/--port/--cgroup/--all) "
+           "that selected the serving process, and status class.");
+    for (const TargetSummary& t : snap.targets) {
+      const std::string tn = Label(t.name);
+      for (size_t c = 0; c < 5; ++c) {
+        fmt::format_to(it, "reqmon_target_http_requests_total{{target=\"{}\",status=\"{}\"}} {}\n",
+                       tn, kClass[c], t.s.classes[c]);
+      }
+    }
+    Family(out, "reqmon_target_http_request_duration_seconds", "histogram",
+           "Response time of complete HTTP requests, by target.");
+    for (const TargetSummary& t : snap.targets) {
+      const std::string tn = Label(t.name);
+      uint64_t cum = 0;
+      for (size_t b = 0; b < kPromBucketsSeconds.size(); ++b) {
+        cum += t.duration_buckets[b];
+        fmt::format_to(it,
+                       "reqmon_target_http_request_duration_seconds_bucket{{target=\"{}\",le=\"{}\"}} {}\n",
+                       tn, kPromBucketsSeconds[b], cum);
+      }
+      cum += t.duration_buckets.back();
+      fmt::format_to(it,
+                     "reqmon_target_http_request_duration_seconds_bucket{{target=\"{}\",le=\"+Inf\"}} {}\n"
+                     "reqmon_target_http_request_duration_seconds_sum{{target=\"{}\"}} {}\n"
+                     "reqmon_target_http_request_duration_seconds_count{{target=\"{}\"}} {}\n",
+                     tn, cum, tn, t.duration_sum_s, tn, t.s.count);
     }
   }
   Family(out, "reqmon_http_request_duration_seconds", "histogram",
@@ -383,15 +462,21 @@ std::string Aggregator::PrometheusText() const {
           s.net_tx_bytes);
   Family(out, "reqmon_process_cpu_usage_percent", "gauge",
          "CPU percent of an observed process over the last sample interval (100 = one core).");
+  auto sample_labels = [&](uint32_t pid) {
+    if (!snap.identification) return std::string();
+    auto f = snap.sampled_identities.find(pid);
+    return f == snap.sampled_identities.end() ? proc_labels(-1, ContainerIdentity{})
+                                              : proc_labels(f->second.target, f->second.container);
+  };
   for (const ProcessSample& p : s.processes) {
-    fmt::format_to(it, "reqmon_process_cpu_usage_percent{{pid=\"{}\",comm=\"{}\"}} {}\n", p.pid,
-                   Label(p.comm), Round(p.cpu_percent, 1));
+    fmt::format_to(it, "reqmon_process_cpu_usage_percent{{pid=\"{}\",comm=\"{}\"{}}} {}\n", p.pid,
+                   Label(p.comm), sample_labels(p.pid), Round(p.cpu_percent, 1));
   }
   Family(out, "reqmon_process_resident_memory_bytes", "gauge",
          "Resident set size of an observed process.");
   for (const ProcessSample& p : s.processes) {
-    fmt::format_to(it, "reqmon_process_resident_memory_bytes{{pid=\"{}\",comm=\"{}\"}} {}\n",
-                   p.pid, Label(p.comm), p.rss_bytes);
+    fmt::format_to(it, "reqmon_process_resident_memory_bytes{{pid=\"{}\",comm=\"{}\"{}}} {}\n",
+                   p.pid, Label(p.comm), sample_labels(p.pid), p.rss_bytes);
   }
   return out;
 }

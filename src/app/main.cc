@@ -218,9 +218,24 @@ int RunLive(Options o) {
                  demo->server_pid(), demo->port());
   }
 
+  // Each observed process is attributed to the target that selected it and labelled with its
+  // container identity (see reqmon/aggregator/process_identity.h).
+  std::vector<TargetSpec> specs;
+  for (int p : o.pids) specs.push_back({TargetKind::kPid, static_cast<uint32_t>(p)});
+  for (const auto& c : o.comms) specs.push_back({TargetKind::kComm, 0, c});
+  for (int p : o.ports) specs.push_back({TargetKind::kPort, 0, "", static_cast<uint16_t>(p)});
+  for (const auto& c : o.cgroups) specs.push_back({TargetKind::kCgroup, 0, "", 0, c});
+  if (o.all) specs.push_back({TargetKind::kAll});
+  ProcessClassifier classifier(o.proc_root, specs, [root = o.proc_root](uint16_t port) {
+    std::vector<int> out;
+    for (pid_t p : ProcessesListeningOn(root, port)) out.push_back(p);
+    return out;
+  });
+
   AggregatorOptions aopts;
   aopts.wall_offset_ns = RealtimeOffsetNs();
   Aggregator agg(aopts);
+  agg.SetIdentification(specs, [&classifier](uint32_t pid) { return classifier.Classify(pid); });
   FanoutSink out;
   out.Add(&agg);
 

@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reqmon/aggregator/histogram.h"
+#include "reqmon/aggregator/process_identity.h"
 #include "reqmon/aggregator/system_sampler.h"
 #include "reqmon/parser/transaction.h"
 
@@ -68,6 +70,10 @@ struct RouteSummary {
   LatencySummary s;
   std::array<uint64_t, kPromBucketsSeconds.size() + 1> duration_buckets{};  ///< non-cumulative
   double duration_sum_s = 0;
+  /// With identification on: complete requests per class, per target; index 0 is "other"
+  /// (no target matched), index i + 1 the target i. Shorter than the target list when the
+  /// last targets have none.
+  std::vector<std::array<uint64_t, 5>> classes_by_target;
 };
 
 struct ProcessSummary {
@@ -78,6 +84,19 @@ struct ProcessSummary {
   bool alive = false;
   double cpu_percent = 0;
   uint64_t rss_bytes = 0;
+  bool identified = false;  ///< identification is on and this pid has been classified
+  int target = -1;          ///< index into StatsSnapshot::targets' configured list, -1: other
+  ContainerIdentity container;
+};
+
+/// One target's figures (identification on): the processes it selected, summed.
+struct TargetSummary {
+  std::string name;  ///< TargetSpec::Name(), or "other" for processes no target matched
+  std::string kind;  ///< TargetSpec::KindName(), or "other"
+  LatencySummary s;
+  uint64_t processes = 0;  ///< observed processes attributed to it
+  std::array<uint64_t, kPromBucketsSeconds.size() + 1> duration_buckets{};  ///< non-cumulative
+  double duration_sum_s = 0;
 };
 
 /// Everything /stats and /metrics/prometheus need, copied under the lock.
@@ -90,6 +109,12 @@ struct StatsSnapshot {
   std::vector<ProcessSummary> processes;   ///< sorted by count desc, then pid
   SystemSample system;                     ///< the latest system sample
   int64_t wall_offset_ns = 0;
+  bool identification = false;             ///< SetIdentification was called
+  /// Identification on: one per configured target in order, then "other" when it has traffic.
+  std::vector<TargetSummary> targets;
+  std::vector<std::string> target_names;   ///< index 0 "other", i + 1 the target i
+  /// Identification on: the identity of each pid of `system.processes`.
+  std::map<uint32_t, ProcessIdentity> sampled_identities;
 };
 
 /// One entry of GET /requests.
@@ -131,6 +156,13 @@ class Aggregator : public TransactionSink {
   void SetCounters(const std::string& section, const std::map<std::string, uint64_t>& counters);
   /// Names a pid (e.g. from exec events) before the sampler sees it.
   void SetProcessName(uint32_t pid, const std::string& comm);
+  /// Turns on identification: each new pid is classified once with `identify` (normally
+  /// ProcessClassifier::Classify; called under the aggregator's lock, so it must not call back),
+  /// its target and container identity are kept, and /stats gets "targets" and per-process
+  /// "target"/"container_id"/"pod_uid"; Prometheus gets target/container labels. Call before
+  /// the first transaction. Off by default (replays: the pids belong to another time).
+  using ProcessIdentifier = std::function<ProcessIdentity(uint32_t pid)>;
+  void SetIdentification(std::vector<TargetSpec> targets, ProcessIdentifier identify);
 
   // --- queries -----------------------------------------------------------------------------
   /// Pids seen in transactions (for SystemSampler::Sample), ascending, overflow bucket excluded.
@@ -166,6 +198,7 @@ class Aggregator : public TransactionSink {
   uint32_t RouteIndexLocked(const HttpTransaction& tx);
   Process& ProcessLocked(uint32_t pid);
   void SummarizeLocked(const Stats& st, LatencySummary* out) const;
+  const ProcessIdentity& IdentityLocked(uint32_t pid);
 
   AggregatorOptions opts_;
   mutable std::mutex mu_;
@@ -192,6 +225,12 @@ class Aggregator : public TransactionSink {
   std::vector<RecentRequest> recent_;
   size_t recent_next_ = 0;
   size_t recent_size_ = 0;
+
+  ProcessIdentifier identify_;
+  std::vector<TargetSpec> targets_;
+  std::vector<std::unique_ptr<Stats>> target_stats_;  ///< [0] other, [i + 1] target i
+  std::vector<std::array<uint64_t, kPromBucketsSeconds.size() + 1>> target_prom_;
+  std::unordered_map<uint32_t, ProcessIdentity> idents_;  ///< bounded: cleared when large
 
   uint64_t unparsed_bytes_ = 0, unparsed_resyncs_ = 0, lost_events_ = 0;
   std::map<std::string, std::map<std::string, uint64_t>> extra_;
