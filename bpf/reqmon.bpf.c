@@ -159,8 +159,9 @@ static __always_inline void fill_endpoints(struct sock *sk_raw, struct rq_endpoi
 		__builtin_memcpy(ep->laddr, &l, 4);
 		__builtin_memcpy(ep->raddr, &r, 4);
 	} else {
-		BPF_CORE_READ_INTO(ep->laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(ep->raddr, sk, __sk_common.skc_v6_daddr);
+		/* All 16 bytes: BPF_CORE_READ_INTO() would size the copy by the array's element. */
+		bpf_probe_read_kernel(ep->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(ep->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
 }
 

@@ -99,6 +99,9 @@ TEST_F(ApiTest, RequestsListsTheMostRecent) {
   EXPECT_EQ(list[0]["path"], "/big.bin");
   EXPECT_EQ(list[0]["status"], 200);
   EXPECT_EQ(list[0]["response_bytes"].get<uint64_t>() > 100000, true);
+  // Full addresses: the server's loopback port and the client's.
+  EXPECT_EQ(list[0]["local"].get<std::string>().rfind("127.0.0.1:", 0), 0u) << list[0].dump();
+  EXPECT_EQ(list[0]["remote"].get<std::string>().rfind("127.0.0.1:", 0), 0u) << list[0].dump();
   json all = GetJson(Url("/requests?limit=1000"));
   json all_list = all.is_array() ? all : all["requests"];
   EXPECT_EQ(all_list.size(), 31u);

@@ -140,7 +140,10 @@ TEST_F(LiveCaptureTest, NginxByMasterPidKeepAliveAndNot) {
     for (const auto& ev : *evs) {
       EXPECT_EQ(ev.ep.lport, nginx.port());
       EXPECT_EQ(ev.ep.family, 2);
-      EXPECT_EQ(ev.ep.laddr[0], 127);
+      const uint8_t loopback[16] = {127, 0, 0, 1};
+      EXPECT_EQ(std::memcmp(ev.ep.laddr, loopback, 16), 0) << "local address";
+      EXPECT_EQ(std::memcmp(ev.ep.raddr, loopback, 16), 0) << "remote address";
+      EXPECT_NE(ev.ep.rport, 0);
       EXPECT_LE(ev.h.ts_enter, ev.h.ts_exit);
       EXPECT_LE(ev.payload_len, static_cast<uint32_t>(ev.bytes));
       pids.insert(ev.h.pid);
@@ -239,6 +242,37 @@ TEST_F(LiveCaptureTest, PythonHttpServer) {
   EXPECT_EQ(CountOccurrences(out, "HTTP/1.0 404"), 1u);
   EXPECT_EQ(collector_.CountConn(RQ_EV_OPEN), 13u);
   EXPECT_EQ(cap->Counters().lost, 0u);
+}
+
+TEST_F(LiveCaptureTest, Ipv6EndpointsCarryAllSixteenBytes) {
+  // python3 http.server on [::1]; curl to it over IPv6.
+  int port = testing::FreePort();
+  testing::Process py({"python3", "-m", "http.server", std::to_string(port), "--bind", "::1"});
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    up = testing::Run("curl -s -o /dev/null -w '%{http_code}' 'http://[::1]:" + std::to_string(port) +
+                      "/'") == "200";
+  }
+  ASSERT_TRUE(up) << "python3 http.server on [::1] did not start";
+  CaptureConfig cfg;
+  cfg.pids = {py.pid()};
+  auto cap = Attach(cfg);
+  if (!cap) GTEST_SKIP() << "BPF not permitted";
+  std::string url = "http://[::1]:" + std::to_string(port) + "/";
+  ASSERT_EQ(Curl({url, url, url}, true), 3);
+  Drain(cap.get());
+  std::string in;
+  auto ingress = collector_.Data(RQ_DIR_INGRESS, &in);
+  ASSERT_FALSE(ingress.empty());
+  const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  for (const auto& ev : ingress) {
+    EXPECT_EQ(ev.ep.family, 10);
+    EXPECT_EQ(ev.ep.lport, port);
+    EXPECT_EQ(std::memcmp(ev.ep.laddr, v6_loopback, 16), 0);
+    EXPECT_EQ(std::memcmp(ev.ep.raddr, v6_loopback, 16), 0);
+  }
+  EXPECT_EQ(CountOccurrences(in, "GET / HTTP/1.1"), 3u);
 }
 
 TEST_F(LiveCaptureTest, UnknownPidAndUnusedPortAreClearErrors) {
