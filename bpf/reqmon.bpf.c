@@ -50,13 +50,52 @@ struct {
 	__type(value, __u8);
 } target_comms SEC(".maps");
 
-/* Syscalls in flight: arguments from sys_enter until sys_exit. */
+/* Syscalls in flight: arguments from sys_enter until sys_exit. Kept in the task's own storage
+ * (a pointer away from the task, cheaper than a hash map keyed by thread id, freed with the
+ * task); the compat build for kernels before 5.11 uses a hash map keyed by thread id. */
+#ifndef RQ_COMPAT
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct rq_args);
+} active SEC(".maps");
+
+/* The current thread's argument slot, created on first use. */
+static __always_inline struct rq_args *args_slot(void)
+{
+	return bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+static __always_inline struct rq_args *args_find(void)
+{
+	return bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0, 0);
+}
+#else
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct rq_args);
 } active SEC(".maps");
+
+static __always_inline struct rq_args *args_slot(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args zero = {};
+
+	bpf_map_update_elem(&active, &id, &zero, BPF_ANY);
+	return bpf_map_lookup_elem(&active, &id);
+}
+
+static __always_inline struct rq_args *args_find(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	return bpf_map_lookup_elem(&active, &id);
+}
+#endif
 
 /* One scratch record per CPU. A plain array indexed by CPU rather than a per-CPU array, whose
  * values are capped at 32 KiB; programs here do not migrate or nest on a CPU. Sized to the
@@ -107,6 +146,7 @@ static __always_inline bool is_target(__u32 tgid)
 	return false;
 }
 
+#ifndef RQ_COMPAT
 /* Read-only view of a kernel pointer as a BTF-typed one: field loads then compile to direct,
  * fault-safe loads instead of one bpf_probe_read_kernel() call each (the verifier turns this
  * kfunc into a plain move). Needs kernel 6.2+ (bpf_rdonly_cast). */
@@ -165,6 +205,60 @@ static __always_inline void fill_endpoints(struct sock *sk_raw, struct rq_endpoi
 	}
 }
 
+#else
+/* Compat build (kernels before 6.2): one CO-RE probe read per field. */
+/* The struct sock behind fd if it is a TCP (stream, IPv4/IPv6) socket, else NULL. Walks the
+ * task's file table: fd -> struct file -> inode mode must be a socket -> struct socket -> sk. */
+static __always_inline struct sock *fd_to_tcp_sock(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & RQ_S_IFMT) != RQ_S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return NULL;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != RQ_AF_INET && family != RQ_AF_INET6)
+		return NULL;
+	if (BPF_CORE_READ(sk, sk_type) != RQ_SOCK_STREAM)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void fill_endpoints(struct sock *sk, struct rq_endpoints *ep)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	__builtin_memset(ep, 0, sizeof(*ep));
+	ep->family = family;
+	ep->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ep->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == RQ_AF_INET) {
+		bpf_probe_read_kernel(ep->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_probe_read_kernel(ep->raddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_probe_read_kernel(ep->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(ep->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+#endif
+
 /* Records are submitted without waking the reader, which drains on a short timer: a wake-up per
  * record costs a busy server a third of its throughput here (shared/KERNEL-NOTES.md). Past
  * wakeup_bytes of backlog the reader is woken so that the buffer does not fill. */
@@ -190,7 +284,7 @@ static __always_inline void fill_header(struct rq_event_header *h, __u32 type, _
 static __always_inline int enter_data(int fd, __u64 ubuf, __u32 iovcnt, __u8 sys, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct rq_args a = {};
+	struct rq_args *a;
 	struct sock *sk;
 
 	if (!is_target(id >> 32))
@@ -198,14 +292,16 @@ static __always_inline int enter_data(int fd, __u64 ubuf, __u32 iovcnt, __u8 sys
 	sk = fd_to_tcp_sock(fd);
 	if (!sk)
 		return 0;
-	a.ts_enter = bpf_ktime_get_ns();
-	a.ubuf = ubuf;
-	a.sk = (__u64)sk;
-	a.fd = fd;
-	a.iovcnt = iovcnt;
-	a.syscall = sys;
-	a.direction = dir;
-	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
+	a = args_slot();
+	if (!a)
+		return 0;
+	a->ts_enter = bpf_ktime_get_ns();
+	a->ubuf = ubuf;
+	a->sk = (__u64)sk;
+	a->fd = fd;
+	a->iovcnt = iovcnt;
+	a->syscall = sys;
+	a->direction = dir;
 	return 0;
 }
 
@@ -245,18 +341,30 @@ static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *
 	return off;
 }
 
-static __always_inline int exit_data(long ret)
+/* The arguments stashed at entry for syscall `sys`, taken (cleared) so they are used once. */
+static __always_inline bool take_args(__u8 sys, struct rq_args *out)
+{
+	struct rq_args *ap;
+
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
+		return false;
+	ap = args_find();
+	if (!ap || ap->syscall != sys)
+		return false;
+	*out = *ap;
+	ap->syscall = 0;
+	return true;
+}
+
+static __always_inline int exit_data(long ret, __u8 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct rq_args *ap = bpf_map_lookup_elem(&active, &id);
 	struct rq_args a;
 	struct rq_scratch *s;
 	__u32 cpu = bpf_get_smp_processor_id(), cap, want, len = 0;
 
-	if (!ap)
+	if (!take_args(sys, &a))
 		return 0;
-	a = *ap;
-	bpf_map_delete_elem(&active, &id);
 	if (ret <= 0)
 		return 0;
 	s = bpf_map_lookup_elem(&scratch, &cpu);
@@ -366,23 +474,23 @@ int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
 
 /* One exit program serves every data syscall: the stashed arguments say which it was. */
 SEC("tracepoint/syscalls/sys_exit_read")
-int sys_exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+int sys_exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_READ); }
 SEC("tracepoint/syscalls/sys_exit_write")
-int sys_exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+int sys_exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_WRITE); }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int sys_exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+int sys_exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_READV); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int sys_exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+int sys_exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_WRITEV); }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+int sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_RECVFROM); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int sys_exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+int sys_exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_SENDTO); }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+int sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_RECVMSG); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+int sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_SENDMSG); }
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret); }
+int sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_SENDFILE); }
 
 /* ---- connections: accept, connect, close ------------------------------------------------------ */
 
@@ -405,29 +513,28 @@ static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct soc
 static __always_inline int enter_conn(int fd, __u8 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct rq_args a = {};
+	struct rq_args *a;
 
 	if (!is_target(id >> 32))
 		return 0;
-	a.ts_enter = bpf_ktime_get_ns();
-	a.fd = fd;
-	a.syscall = sys;
-	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
+	a = args_slot();
+	if (!a)
+		return 0;
+	a->ts_enter = bpf_ktime_get_ns();
+	a->fd = fd;
+	a->syscall = sys;
 	return 0;
 }
 
-static __always_inline int exit_conn(long ret)
+static __always_inline int exit_conn(long ret, __u8 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct rq_args *ap = bpf_map_lookup_elem(&active, &id);
 	struct rq_args a;
 	struct sock *sk;
 	int fd;
 
-	if (!ap)
+	if (!take_args(sys, &a))
 		return 0;
-	a = *ap;
-	bpf_map_delete_elem(&active, &id);
 	if (a.syscall == RQ_SYS_CONNECT) {
 		/* Non-blocking connects return -EINPROGRESS and complete later: open all the same. */
 		if (ret != 0 && ret != -RQ_EINPROGRESS)
@@ -466,11 +573,11 @@ int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int sys_exit_accept(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret); }
+int sys_exit_accept(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret, RQ_SYS_ACCEPT); }
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret); }
+int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret, RQ_SYS_ACCEPT4); }
 SEC("tracepoint/syscalls/sys_exit_connect")
-int sys_exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret); }
+int sys_exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret, RQ_SYS_CONNECT); }
 
 /* The fd still names the socket at entry; after exit it may already be reused. */
 SEC("tracepoint/syscalls/sys_enter_close")

@@ -283,8 +283,8 @@ int RunLive(Options o) {
   }
   for (pid_t p : cap->TargetPids()) agg.SetProcessName(p, ProcessComm(o.proc_root, p));
   if (api) api->SetReady(true);
-  std::fprintf(stderr, "reqmon: observing %zu process(es); dashboard at http://%s/\n",
-               cap->TargetPids().size(), api ? api->address().c_str() : "(off)");
+  std::fprintf(stderr, "reqmon: observing %zu process(es) (%s eBPF build); dashboard at http://%s/\n",
+               cap->TargetPids().size(), cap->variant(), api ? api->address().c_str() : "(off)");
 
   // Once a second, off the drain thread: system sample, rates, target refresh, kernel counters.
   std::atomic<bool> sampler_stop{false};
@@ -292,6 +292,9 @@ int RunLive(Options o) {
     SamplerOptions so;
     so.proc_root = o.proc_root;
     SystemSampler sampler(so);
+    // The first CPU figure needs a full second of /proc/stat deltas behind it.
+    for (int i = 0; i < 10 && !sampler_stop; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     while (!sampler_stop) {
       std::vector<uint32_t> pids;
       std::set<uint32_t> seen;
@@ -314,6 +317,17 @@ int RunLive(Options o) {
   auto start = std::chrono::steady_clock::now();
   auto next_publish = start;
   uint64_t last_lost_written = 0;
+  // The recorder keeps the kernel's lost-event count in the capture when it changes.
+  auto record_lost = [&](uint64_t lost) {
+    if (lost == last_lost_written) return;
+    rq_lost_event le{};
+    le.h.type = RQ_EV_LOST;
+    le.h.fd = -1;
+    le.h.ts_enter = le.h.ts_exit = MonoNow();
+    le.lost = lost;
+    recorder->Write(&le, sizeof(le));
+    last_lost_written = lost;
+  };
   int rc = 0;
   while (!g_stop) {
     int n = cap->Poll(5);
@@ -340,16 +354,10 @@ int RunLive(Options o) {
                                   {"connections_evicted", tc.connections_evicted},
                                   {"data_bytes", tc.data_bytes},
                                   {"targets", cap->TargetPids().size()}});
-      if (recorder && kc.lost != last_lost_written) {
-        rq_lost_event le{};
-        le.h.type = RQ_EV_LOST;
-        le.h.fd = -1;
-        le.h.ts_enter = le.h.ts_exit = MonoNow();
-        le.lost = kc.lost;
-        recorder->Write(&le, sizeof(le));
-        last_lost_written = kc.lost;
+      if (recorder) {
+        record_lost(kc.lost);
+        recorder->Flush();
       }
-      if (recorder) recorder->Flush();
     }
     if (o.duration > 0 && now - start >= std::chrono::duration<double>(o.duration)) break;
   }
@@ -364,14 +372,7 @@ int RunLive(Options o) {
   pipe.tracker().FinishAll();
   agg.SetLostEvents(kc.lost);
   if (recorder) {
-    if (kc.lost != last_lost_written) {
-      rq_lost_event le{};
-      le.h.type = RQ_EV_LOST;
-      le.h.fd = -1;
-      le.h.ts_enter = le.h.ts_exit = MonoNow();
-      le.lost = kc.lost;
-      recorder->Write(&le, sizeof(le));
-    }
+    record_lost(kc.lost);
     recorder->Flush();
     if (!recorder->error().empty()) std::fprintf(stderr, "reqmon: %s\n", recorder->error().c_str());
   }

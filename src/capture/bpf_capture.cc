@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "reqmon.skel.h"
+#include "reqmon_compat.skel.h"
 #include "reqmon/abi.h"
 #include "reqmon/capture/targets.h"
 
@@ -69,8 +70,66 @@ std::string CheckBpfPrerequisites() {
   return "";
 }
 
+// The maps the loader uses, whichever build of the programs was loaded.
+struct LoadedMaps {
+  bpf_map* targets = nullptr;
+  bpf_map* target_cgroups = nullptr;
+  bpf_map* target_comms = nullptr;
+  bpf_map* stats = nullptr;
+  bpf_map* events = nullptr;
+};
+
+// Settings that reach the programs as read-only globals, and map sizes.
+struct LoadSettings {
+  uint32_t max_payload;
+  bool filter_all, filter_cgroup, filter_comm;
+  uint32_t self_tgid;
+  uint64_t ring_bytes;
+};
+
+// One build of the programs (a bpftool skeleton type): open, configure, load. On success the
+// skeleton is kept in *out with its attach and destroy functions.
+struct LoadedSkeleton {
+  void* skel = nullptr;
+  LoadedMaps maps;
+  int (*attach)(void*) = nullptr;
+  void (*destroy)(void*) = nullptr;
+  const char* name = "";
+};
+
+template <typename Skel, Skel* (*Open)(), int (*Load)(Skel*), int (*Attach)(Skel*),
+          void (*Destroy)(Skel*)>
+int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
+  /* Open: the object is parsed and maps sized before anything reaches the kernel. */
+  Skel* skel = Open();
+  if (!skel) return -errno ? -errno : -EINVAL;
+  /* Settings reach the programs as read-only globals. */
+  skel->rodata->max_payload = st.max_payload;
+  skel->rodata->filter_all = st.filter_all;
+  skel->rodata->filter_cgroup = st.filter_cgroup;
+  skel->rodata->filter_comm = st.filter_comm;
+  skel->rodata->self_tgid = st.self_tgid;
+  skel->rodata->wakeup_bytes = st.ring_bytes / 4;
+  bpf_map__set_max_entries(skel->maps.events, st.ring_bytes);
+  int ncpu = libbpf_num_possible_cpus();
+  bpf_map__set_max_entries(skel->maps.scratch, ncpu > 0 ? ncpu : 1);
+  /* Load: the verifier checks every program. */
+  if (int err = Load(skel); err) {
+    Destroy(skel);
+    return err;
+  }
+  out->skel = skel;
+  out->maps = {skel->maps.targets, skel->maps.target_cgroups, skel->maps.target_comms,
+               skel->maps.stats, skel->maps.events};
+  out->attach = [](void* s) { return Attach(static_cast<Skel*>(s)); };
+  out->destroy = [](void* s) { Destroy(static_cast<Skel*>(s)); };
+  out->name = name;
+  return 0;
+}
+
 struct BpfCapture::Impl {
-  reqmon_bpf* skel = nullptr;
+  LoadedSkeleton loaded;
+  LoadedMaps& maps = loaded.maps;
   ring_buffer* rb = nullptr;
   RecordCallback cb = nullptr;
   void* ctx = nullptr;
@@ -86,7 +145,7 @@ struct BpfCapture::Impl {
 
   ~Impl() {
     if (rb) ring_buffer__free(rb);
-    if (skel) reqmon_bpf__destroy(skel);  // detaches every program, closes every map
+    if (loaded.skel) loaded.destroy(loaded.skel);  // detaches every program, closes every map
   }
 };
 
@@ -148,26 +207,23 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
     cgroup_ids.insert(cgroup_ids.end(), ids.begin(), ids.end());
   }
 
-  /* Open: the object is parsed and maps sized before anything reaches the kernel. */
-  im.skel = reqmon_bpf__open();
-  if (!im.skel) {
-    *error = "cannot open the BPF object: " + g_last_libbpf_error;
-    return nullptr;
+  LoadSettings st{config.payload_bytes, config.all, !cgroup_ids.empty(), !config.comms.empty(),
+                  static_cast<uint32_t>(getpid()), static_cast<uint64_t>(rb_mb) << 20};
+  // The default build needs kernel 6.2+ (BTF-typed reads, task storage); older kernels get the
+  // compat build, which does the same with CO-RE probe reads and a hash map.
+  int err = config.force_compat
+                ? -ENOTSUP
+                : LoadVariant<reqmon_bpf, reqmon_bpf__open, reqmon_bpf__load, reqmon_bpf__attach,
+                              reqmon_bpf__destroy>("default", st, &im.loaded);
+  if (err && err != -EPERM && err != -EACCES) {
+    if (config.verbose)
+      std::fprintf(stderr, "reqmon: default programs did not load (%s); trying the compat build\n",
+                   strerror(-err));
+    err = LoadVariant<reqmon_compat_bpf, reqmon_compat_bpf__open, reqmon_compat_bpf__load,
+                      reqmon_compat_bpf__attach, reqmon_compat_bpf__destroy>("compat", st,
+                                                                               &im.loaded);
   }
-  /* Settings reach the programs as read-only globals. */
-  im.skel->rodata->max_payload = config.payload_bytes;
-  im.skel->rodata->filter_all = config.all;
-  im.skel->rodata->filter_cgroup = !cgroup_ids.empty();
-  im.skel->rodata->filter_comm = !config.comms.empty();
-  im.skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
-  uint64_t rb_bytes = static_cast<uint64_t>(rb_mb) << 20;
-  im.skel->rodata->wakeup_bytes = rb_bytes / 4;
-  bpf_map__set_max_entries(im.skel->maps.events, rb_bytes);
-  int ncpu = libbpf_num_possible_cpus();
-  bpf_map__set_max_entries(im.skel->maps.scratch, ncpu > 0 ? ncpu : 1);
-
-  /* Load: the verifier checks every program. */
-  if (int err = reqmon_bpf__load(im.skel); err) {
+  if (err) {
     if (err == -EPERM || err == -EACCES) {
       *error = "the kernel refused to load reqmon's eBPF programs (" + std::string(strerror(-err)) +
                "): BPF is not permitted here (seccomp, lockdown, or missing CAP_BPF/CAP_PERFMON)";
@@ -182,24 +238,24 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
   uint8_t one = 1;
   for (pid_t p : im.static_pids) {
     uint32_t k = p;
-    bpf_map__update_elem(im.skel->maps.targets, &k, sizeof(k), &one, 1, BPF_ANY);
+    bpf_map__update_elem(im.maps.targets, &k, sizeof(k), &one, 1, BPF_ANY);
   }
   for (uint64_t id : cgroup_ids)
-    bpf_map__update_elem(im.skel->maps.target_cgroups, &id, sizeof(id), &one, 1, BPF_ANY);
+    bpf_map__update_elem(im.maps.target_cgroups, &id, sizeof(id), &one, 1, BPF_ANY);
   for (const auto& c : config.comms) {
     char key[RQ_COMM_LEN] = {};
     std::strncpy(key, c.c_str(), RQ_COMM_LEN - 1);
-    bpf_map__update_elem(im.skel->maps.target_comms, key, sizeof(key), &one, 1, BPF_ANY);
+    bpf_map__update_elem(im.maps.target_comms, key, sizeof(key), &one, 1, BPF_ANY);
   }
   cap->RefreshTargets();
 
   /* Attach: every program to its tracepoint. */
-  if (int err = reqmon_bpf__attach(im.skel); err) {
+  if (int err = im.loaded.attach(im.loaded.skel); err) {
     *error = "cannot attach reqmon's tracepoints: " + std::string(strerror(-err)) + ": " +
              g_last_libbpf_error;
     return nullptr;
   }
-  im.rb = ring_buffer__new(bpf_map__fd(im.skel->maps.events), &Impl::OnRecord, &im, nullptr);
+  im.rb = ring_buffer__new(bpf_map__fd(im.maps.events), &Impl::OnRecord, &im, nullptr);
   if (!im.rb) {
     *error = "cannot open the ring buffer: " + std::string(strerror(errno));
     return nullptr;
@@ -221,7 +277,7 @@ void BpfCapture::RefreshTargets() {
   uint8_t one = 1;
   auto add = [&](pid_t p) {
     uint32_t k = p;
-    bpf_map__update_elem(impl_->skel->maps.targets, &k, sizeof(k), &one, 1, BPF_ANY);
+    bpf_map__update_elem(impl_->maps.targets, &k, sizeof(k), &one, 1, BPF_ANY);
   };
   for (const auto& c : config_.comms)
     for (pid_t p : ProcessesByComm(config_.proc_root, c))
@@ -233,21 +289,23 @@ void BpfCapture::RefreshTargets() {
     for (const auto& path : config_.cgroups) {
       std::string err;
       for (uint64_t id : CgroupTreeIds(path, &err))
-        bpf_map__update_elem(impl_->skel->maps.target_cgroups, &id, sizeof(id), &one, 1, BPF_ANY);
+        bpf_map__update_elem(impl_->maps.target_cgroups, &id, sizeof(id), &one, 1, BPF_ANY);
     }
   }
   // Drop PIDs that are gone (an exit the kernel saw removes them too; this catches the rest).
   for (pid_t p : TargetPids()) {
     if (!ProcessExists(config_.proc_root, p)) {
       uint32_t k = p;
-      bpf_map__delete_elem(impl_->skel->maps.targets, &k, sizeof(k), 0);
+      bpf_map__delete_elem(impl_->maps.targets, &k, sizeof(k), 0);
     }
   }
 }
 
+const char* BpfCapture::variant() const { return impl_->loaded.name; }
+
 std::vector<pid_t> BpfCapture::TargetPids() const {
   std::vector<pid_t> out;
-  int fd = bpf_map__fd(impl_->skel->maps.targets);
+  int fd = bpf_map__fd(impl_->maps.targets);
   uint32_t key, next;
   uint32_t* prev = nullptr;
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
@@ -265,7 +323,7 @@ CaptureCounters BpfCapture::Counters() const {
   std::vector<uint64_t> vals(ncpu);
   uint64_t* fields[RQ_STAT_MAX] = {&c.lost, &c.data, &c.truncated, &c.conn};
   for (uint32_t i = 0; i < RQ_STAT_MAX; ++i) {
-    if (bpf_map__lookup_elem(impl_->skel->maps.stats, &i, sizeof(i), vals.data(),
+    if (bpf_map__lookup_elem(impl_->maps.stats, &i, sizeof(i), vals.data(),
                              vals.size() * sizeof(uint64_t), 0) != 0)
       continue;
     for (uint64_t v : vals) *fields[i] += v;

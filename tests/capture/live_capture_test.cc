@@ -114,6 +114,7 @@ TEST_F(LiveCaptureTest, NginxByMasterPidKeepAliveAndNot) {
   cfg.pids = {nginx.master_pid()};
   auto cap = Attach(cfg);
   if (!cap) GTEST_SKIP() << "BPF not permitted";
+  EXPECT_STREQ(cap->variant(), "default");  // this kernel (6.18) takes the default build
 
   std::vector<std::string> ka, closed;
   for (int i = 0; i < 20; ++i) ka.push_back(nginx.url("/api/ka" + std::to_string(i)));
@@ -176,6 +177,33 @@ TEST_F(LiveCaptureTest, NginxByMasterPidKeepAliveAndNot) {
   }
   EXPECT_EQ(i, collector_.records.size());
   EXPECT_EQ(rd->error(), "");
+}
+
+// The compat build (for kernels before 6.2) captures the same, byte for byte in the payloads.
+TEST_F(LiveCaptureTest, CompatBuildCapturesTheSame) {
+  testing::Nginx nginx;
+  CaptureConfig cfg;
+  cfg.pids = {nginx.master_pid()};
+  cfg.force_compat = true;
+  auto cap = Attach(cfg);
+  if (!cap) GTEST_SKIP() << "BPF not permitted";
+  EXPECT_STREQ(cap->variant(), "compat");
+  std::vector<std::string> urls;
+  for (int i = 0; i < 9; ++i) urls.push_back(nginx.url("/api/compat" + std::to_string(i)));
+  ASSERT_EQ(Curl(urls, true), 9);
+  ASSERT_EQ(Curl({nginx.url("/big.bin")}, false), 1);
+  Drain(cap.get());
+  std::string in, out;
+  auto ingress = collector_.Data(RQ_DIR_INGRESS, &in);
+  collector_.Data(RQ_DIR_EGRESS, &out);
+  EXPECT_EQ(CountOccurrences(in, "GET /api/compat"), 9u);
+  EXPECT_EQ(CountOccurrences(out, "HTTP/1.1 200 OK"), 10u);
+  const uint8_t loopback[16] = {127, 0, 0, 1};
+  for (const auto& ev : ingress) {
+    EXPECT_EQ(ev.ep.lport, nginx.port());
+    EXPECT_EQ(std::memcmp(ev.ep.laddr, loopback, 16), 0);
+  }
+  EXPECT_EQ(collector_.CountConn(RQ_EV_OPEN), 2u);
 }
 
 TEST_F(LiveCaptureTest, NginxWorkersForkedAfterAttachAreFollowed) {

@@ -24,6 +24,7 @@ struct CaptureConfig {
   uint32_t ring_buffer_mb = 8;      ///< ring buffer size, MiB (power of two)
   std::string proc_root = "/proc";
   bool verbose = false;              ///< print libbpf's own messages
+  bool force_compat = false;         ///< load the compat build even where the default one works
 };
 
 struct CaptureCounters {
@@ -59,6 +60,8 @@ class BpfCapture {
 
   CaptureCounters Counters() const;
   const CaptureConfig& config() const { return config_; }
+  /// Which build of the programs the kernel took: "default" (6.2+) or "compat".
+  const char* variant() const;
 
  private:
   struct Impl;
