@@ -34,6 +34,65 @@ struct {
 	__type(value, __u8);
 } targets SEC(".maps");
 
+#ifndef RQ_COMPAT
+/* The same set as a bitmap over PIDs below RQ_PID_BITS (the default pid_max on 64-bit), so
+ * that the check every syscall of every process pays is one load, not a hash lookup. Kept in
+ * step with "targets" by the programs below and by the loader (through the mmapped .bss). */
+#define RQ_PID_BITS (1u << 22)
+__u64 target_bits[RQ_PID_BITS / 64];
+/* The word of tgid's bit. The mask bounds the index for the verifier; the empty asm keeps
+ * clang from dropping it as redundant after the caller's range check. */
+static __always_inline __u64 *pid_word(__u32 tgid)
+{
+	__u32 w = tgid >> 6;
+
+	asm volatile("" : "+r"(w));
+	w &= RQ_PID_BITS / 64 - 1;
+	return &target_bits[w];
+}
+#define RQ_PID_WORD(tgid) (*pid_word(tgid))
+
+static __always_inline void target_add(__u32 tgid)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&targets, &tgid, &one, BPF_ANY);
+	if (tgid < RQ_PID_BITS)
+		__sync_fetch_and_or(&RQ_PID_WORD(tgid), 1ULL << (tgid & 63));
+}
+
+static __always_inline void target_del(__u32 tgid)
+{
+	bpf_map_delete_elem(&targets, &tgid);
+	if (tgid < RQ_PID_BITS)
+		__sync_fetch_and_and(&RQ_PID_WORD(tgid), ~(1ULL << (tgid & 63)));
+}
+
+static __always_inline bool target_has(__u32 tgid)
+{
+	if (tgid < RQ_PID_BITS)
+		return RQ_PID_WORD(tgid) & (1ULL << (tgid & 63));
+	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+}
+#else
+static __always_inline void target_add(__u32 tgid)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&targets, &tgid, &one, BPF_ANY);
+}
+
+static __always_inline void target_del(__u32 tgid)
+{
+	bpf_map_delete_elem(&targets, &tgid);
+}
+
+static __always_inline bool target_has(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+}
+#endif
+
 /* --cgroup: ids (cgroup v2 inode numbers) of the chosen cgroups and their descendants. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -136,7 +195,7 @@ static __always_inline bool is_target(__u32 tgid)
 		return false;
 	if (filter_all)
 		return true;
-	if (bpf_map_lookup_elem(&targets, &tgid))
+	if (target_has(tgid))
 		return true;
 	if (filter_cgroup) {
 		__u64 cg = bpf_get_current_cgroup_id();
@@ -316,25 +375,32 @@ static __always_inline __u32 bound_len(__u32 n)
 static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *iovp, __u32 iovcnt,
 				      __u32 want)
 {
-	__u32 off = 0;
+	struct iovec iovs[RQ_MAX_IOV];
+	__u32 off = 0, cnt = iovcnt < RQ_MAX_IOV ? iovcnt : RQ_MAX_IOV, bytes;
 
+	if (cnt == 0)
+		return 0;
+	/* The first iovecs in one read. The empty asm keeps the mask, which bounds the size for
+	 * the verifier, from being dropped as redundant. */
+	bytes = cnt * sizeof(struct iovec) - 1;
+	asm volatile("" : "+r"(bytes));
+	bytes = (bytes & (sizeof(iovs) - 1)) + 1;
+	if (bpf_probe_read_user(iovs, bytes, iovp))
+		return 0;
 	for (int i = 0; i < RQ_MAX_IOV; i++) {
-		struct iovec iov;
 		__u32 n;
 
-		if (i >= iovcnt || off >= want)
-			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov), &iovp[i]))
+		if (i >= cnt || off >= want)
 			break;
 		n = want - off;
-		if (iov.iov_len < n)
-			n = iov.iov_len;
+		if (iovs[i].iov_len < n)
+			n = iovs[i].iov_len;
 		if (n == 0)
 			continue;
 		/* off < want <= RQ_MAX_PAYLOAD and n <= RQ_MAX_PAYLOAD: the copy stays within the
 		 * scratch payload, which is twice RQ_MAX_PAYLOAD long. */
 		off &= RQ_MAX_PAYLOAD - 1;
-		if (bpf_probe_read_user(&s->payload[off], bound_len(n), iov.iov_base))
+		if (bpf_probe_read_user(&s->payload[off], bound_len(n), iovs[i].iov_base))
 			break;
 		off += n;
 	}
@@ -624,9 +690,9 @@ int sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	__u8 one = 1;
 
-	if (ptgid == ctgid || !bpf_map_lookup_elem(&targets, &ptgid))
+	if (ptgid == ctgid || !target_has(ptgid))
 		return 0;
-	bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
+	target_add(ctgid);
 	submit_proc(RQ_PROC_FORK, ctgid, ptgid);
 	return 0;
 }
@@ -644,9 +710,9 @@ int sched_process_exec(void *ctx)
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (!bpf_map_lookup_elem(&target_comms, comm))
 		return 0;
-	if (bpf_map_lookup_elem(&targets, &tgid))
+	if (target_has(tgid))
 		return 0;
-	bpf_map_update_elem(&targets, &tgid, &one, BPF_ANY);
+	target_add(tgid);
 	submit_proc(RQ_PROC_EXEC, tgid, 0);
 	return 0;
 }
@@ -658,9 +724,9 @@ int sched_process_exit(void *ctx)
 	__u32 tgid = id >> 32;
 
 	/* The whole process is gone when its main thread exits. */
-	if ((__u32)id != tgid || !bpf_map_lookup_elem(&targets, &tgid))
+	if ((__u32)id != tgid || !target_has(tgid))
 		return 0;
-	bpf_map_delete_elem(&targets, &tgid);
+	target_del(tgid);
 	submit_proc(RQ_PROC_EXIT, tgid, 0);
 	return 0;
 }

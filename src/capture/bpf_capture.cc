@@ -92,6 +92,8 @@ struct LoadSettings {
 struct LoadedSkeleton {
   void* skel = nullptr;
   LoadedMaps maps;
+  uint64_t* target_bits = nullptr;  // the programs' PID bitmap (mmapped .bss); compat: none
+  size_t target_bits_words = 0;
   int (*attach)(void*) = nullptr;
   void (*destroy)(void*) = nullptr;
   const char* name = "";
@@ -119,6 +121,10 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
     return err;
   }
   out->skel = skel;
+  if constexpr (requires { skel->bss->target_bits; }) {
+    out->target_bits = reinterpret_cast<uint64_t*>(skel->bss->target_bits);
+    out->target_bits_words = sizeof(skel->bss->target_bits) / sizeof(uint64_t);
+  }
   out->maps = {skel->maps.targets, skel->maps.target_cgroups, skel->maps.target_comms,
                skel->maps.stats, skel->maps.events};
   out->attach = [](void* s) { return Attach(static_cast<Skel*>(s)); };
@@ -135,6 +141,20 @@ struct BpfCapture::Impl {
   void* ctx = nullptr;
   int handled = 0;
   std::set<pid_t> static_pids;  // --pid trees resolved at start
+
+  // The target set lives in the "targets" map and, for the default build, also in the
+  // programs' PID bitmap; both change together.
+  void AddTarget(uint32_t pid) {
+    uint8_t one = 1;
+    bpf_map__update_elem(maps.targets, &pid, sizeof(pid), &one, 1, BPF_ANY);
+    if (loaded.target_bits && pid / 64 < loaded.target_bits_words)
+      __atomic_fetch_or(&loaded.target_bits[pid / 64], 1ULL << (pid % 64), __ATOMIC_RELAXED);
+  }
+  void DelTarget(uint32_t pid) {
+    bpf_map__delete_elem(maps.targets, &pid, sizeof(pid), 0);
+    if (loaded.target_bits && pid / 64 < loaded.target_bits_words)
+      __atomic_fetch_and(&loaded.target_bits[pid / 64], ~(1ULL << (pid % 64)), __ATOMIC_RELAXED);
+  }
 
   static int OnRecord(void* self, void* data, size_t len) {
     auto* impl = static_cast<Impl*>(self);
@@ -236,10 +256,7 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
 
   /* Targets go into the maps before attaching, so no early event is filtered out. */
   uint8_t one = 1;
-  for (pid_t p : im.static_pids) {
-    uint32_t k = p;
-    bpf_map__update_elem(im.maps.targets, &k, sizeof(k), &one, 1, BPF_ANY);
-  }
+  for (pid_t p : im.static_pids) im.AddTarget(p);
   for (uint64_t id : cgroup_ids)
     bpf_map__update_elem(im.maps.target_cgroups, &id, sizeof(id), &one, 1, BPF_ANY);
   for (const auto& c : config.comms) {
@@ -275,10 +292,7 @@ int BpfCapture::Poll(int timeout_ms) {
 
 void BpfCapture::RefreshTargets() {
   uint8_t one = 1;
-  auto add = [&](pid_t p) {
-    uint32_t k = p;
-    bpf_map__update_elem(impl_->maps.targets, &k, sizeof(k), &one, 1, BPF_ANY);
-  };
+  auto add = [&](pid_t p) { impl_->AddTarget(p); };
   for (const auto& c : config_.comms)
     for (pid_t p : ProcessesByComm(config_.proc_root, c))
       for (pid_t q : ProcessTree(config_.proc_root, p)) add(q);
@@ -294,10 +308,7 @@ void BpfCapture::RefreshTargets() {
   }
   // Drop PIDs that are gone (an exit the kernel saw removes them too; this catches the rest).
   for (pid_t p : TargetPids()) {
-    if (!ProcessExists(config_.proc_root, p)) {
-      uint32_t k = p;
-      bpf_map__delete_elem(impl_->maps.targets, &k, sizeof(k), 0);
-    }
+    if (!ProcessExists(config_.proc_root, p)) impl_->DelTarget(p);
   }
 }
 
