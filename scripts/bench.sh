@@ -275,7 +275,8 @@ md = [
   "Set-up: nginx (2 workers, \`return 200\`, access log off) on loopback; wrk -t1 -c${CONNS} with keep-alive; "
   "reqmon attached by the master PID with default settings (4 KiB payload prefix, 16 MiB ring buffer, request "
   "log on); wrk, nginx and reqmon share the same 2 cores.", "",
-  "| what | measured | bar | meets bar |", "|---|---|---|---|", *rows, ""]
+  "| what | measured | bar | meets bar |", "|---|---|---|---|", *rows, "",
+  "Where the time goes and what was done about it: [performance.md](performance.md).", ""]
 text = "\n".join(md)
 print(text)
 open(out, "w").write(text)
