@@ -124,16 +124,26 @@ bool ReadStat(const std::string& proc_root, uint32_t pid, std::string* comm, uin
 
 }  // namespace
 
-std::string CgroupV2Path(std::string_view text) {
+// Calls fn(line) for each line of text; stops early when fn returns true.
+template <typename Fn>
+void ForEachLine(std::string_view text, Fn fn) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
+    if (fn(text.substr(pos, nl - pos))) return;
     pos = nl + 1;
-    if (line.substr(0, 3) == "0::") return std::string(line.substr(3));
   }
-  return "";
+}
+
+std::string CgroupV2Path(std::string_view text) {
+  std::string out;
+  ForEachLine(text, [&](std::string_view line) {
+    if (line.substr(0, 3) != "0::") return false;
+    out = std::string(line.substr(3));
+    return true;
+  });
+  return out;
 }
 
 ContainerIdentity ParseContainerIdentity(std::string_view text) {
@@ -143,15 +153,10 @@ ContainerIdentity ParseContainerIdentity(std::string_view text) {
   std::vector<std::string_view> paths;
   std::string_view v2;
   bool have_v2 = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
+  ForEachLine(text, [&](std::string_view line) {
     size_t c1 = line.find(':');
     size_t c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
-    if (c2 == std::string_view::npos) continue;
+    if (c2 == std::string_view::npos) return false;
     std::string_view path = line.substr(c2 + 1);
     if (line.substr(0, c2 + 1) == "0::") {
       v2 = path;
@@ -159,7 +164,8 @@ ContainerIdentity ParseContainerIdentity(std::string_view text) {
     } else {
       paths.push_back(path);
     }
-  }
+    return false;
+  });
   if (have_v2) {
     ContainerIdentity id = ParsePath(v2);
     if (!id.on_host()) return id;

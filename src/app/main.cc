@@ -221,11 +221,16 @@ int RunLive(Options o) {
   // Each observed process is attributed to the target that selected it and labelled with its
   // container identity (see reqmon/aggregator/process_identity.h).
   std::vector<TargetSpec> specs;
-  for (int p : o.pids) specs.push_back({TargetKind::kPid, static_cast<uint32_t>(p)});
-  for (const auto& c : o.comms) specs.push_back({TargetKind::kComm, 0, c});
-  for (int p : o.ports) specs.push_back({TargetKind::kPort, 0, "", static_cast<uint16_t>(p)});
-  for (const auto& c : o.cgroups) specs.push_back({TargetKind::kCgroup, 0, "", 0, c});
-  if (o.all) specs.push_back({TargetKind::kAll});
+  auto add_spec = [&specs](TargetKind kind) -> TargetSpec& {
+    specs.emplace_back();
+    specs.back().kind = kind;
+    return specs.back();
+  };
+  for (int p : o.pids) add_spec(TargetKind::kPid).pid = static_cast<uint32_t>(p);
+  for (const auto& c : o.comms) add_spec(TargetKind::kComm).comm = c;
+  for (int p : o.ports) add_spec(TargetKind::kPort).port = static_cast<uint16_t>(p);
+  for (const auto& c : o.cgroups) add_spec(TargetKind::kCgroup).cgroup_dir = c;
+  if (o.all) add_spec(TargetKind::kAll);
   ProcessClassifier classifier(o.proc_root, specs, [root = o.proc_root](uint16_t port) {
     std::vector<int> out;
     for (pid_t p : ProcessesListeningOn(root, port)) out.push_back(p);

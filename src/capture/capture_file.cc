@@ -139,26 +139,28 @@ CaptureReader::~CaptureReader() {
   if (file_) std::fclose(file_);
 }
 
+// Checks one record's framing: `have_len` bytes of its length field, its length, and `left`
+// bytes after the length field. Sets error_ and returns false when the record is cut or corrupt.
+bool CaptureReader::CheckRecord(size_t have_len, uint32_t len, uint64_t left) {
+  if (have_len < 4) {
+    error_ = path_ + ": truncated record length at byte offset " + std::to_string(offset_);
+  } else if (len < sizeof(rq_event_header) || len > kMaxRecordSize) {
+    error_ = path_ + ": corrupt record length " + std::to_string(len) + " at byte offset " +
+             std::to_string(offset_);
+  } else if (left < len) {
+    error_ = path_ + ": truncated record at byte offset " + std::to_string(offset_) + " (need " +
+             std::to_string(len) + " bytes, " + std::to_string(left) + " left)";
+  }
+  return error_.empty();
+}
+
 bool CaptureReader::Next(std::string_view* record) {
   if (!file_ || !error_.empty()) return false;
   if (map_) {
     const uint64_t left = map_size_ - offset_;
     if (left == 0) return false;  // clean end
-    if (left < 4) {
-      error_ = path_ + ": truncated record length at byte offset " + std::to_string(offset_);
-      return false;
-    }
-    uint32_t len = GetU32(map_ + offset_);
-    if (len < sizeof(rq_event_header) || len > kMaxRecordSize) {
-      error_ = path_ + ": corrupt record length " + std::to_string(len) + " at byte offset " +
-               std::to_string(offset_);
-      return false;
-    }
-    if (left - 4 < len) {
-      error_ = path_ + ": truncated record at byte offset " + std::to_string(offset_) + " (need " +
-               std::to_string(len) + " bytes, " + std::to_string(left - 4) + " left)";
-      return false;
-    }
+    const uint32_t len = left >= 4 ? GetU32(map_ + offset_) : 0;
+    if (!CheckRecord(left < 4 ? left : 4, len, left - (left < 4 ? left : 4))) return false;
     *record = std::string_view(map_ + offset_ + 4, len);
     offset_ += 4 + len;
     return true;
@@ -166,23 +168,11 @@ bool CaptureReader::Next(std::string_view* record) {
   char lenbuf[4];
   size_t got = std::fread(lenbuf, 1, 4, file_);
   if (got == 0) return false;  // clean end
-  if (got < 4) {
-    error_ = path_ + ": truncated record length at byte offset " + std::to_string(offset_);
-    return false;
-  }
-  uint32_t len = GetU32(lenbuf);
-  if (len < sizeof(rq_event_header) || len > kMaxRecordSize) {
-    error_ = path_ + ": corrupt record length " + std::to_string(len) + " at byte offset " +
-             std::to_string(offset_);
-    return false;
-  }
+  const uint32_t len = got == 4 ? GetU32(lenbuf) : 0;
+  if (!CheckRecord(got, len, kMaxRecordSize)) return false;
   if (buf_.size() < len) buf_.resize(len);
   got = std::fread(buf_.data(), 1, len, file_);
-  if (got < len) {
-    error_ = path_ + ": truncated record at byte offset " + std::to_string(offset_) + " (need " +
-             std::to_string(len) + " bytes, " + std::to_string(got) + " left)";
-    return false;
-  }
+  if (!CheckRecord(4, len, got)) return false;
   offset_ += 4 + len;
   *record = std::string_view(buf_.data(), len);
   return true;

@@ -17,11 +17,7 @@ using testing::kOffset;
 using testing::Mono;
 using testing::Tx;
 
-AggregatorOptions Opts() {
-  AggregatorOptions o;
-  o.wall_offset_ns = kOffset;
-  return o;
-}
+using testing::Opts;
 
 TEST(RenderTest, StatsStartsExactlyLikeTheOriginal) {
   Aggregator agg(Opts());

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "reqmon/aggregator/aggregator.h"
 #include "reqmon/parser/transaction.h"
 
 namespace reqmon::testing {
@@ -49,6 +50,13 @@ inline HttpTransaction Incomplete(double start_s, const std::string& path = "/sl
   tx.response_end_ns = 0;
   tx.status = 0;
   return tx;
+}
+
+/// Aggregator options with the test clock's wall offset.
+inline AggregatorOptions Opts() {
+  AggregatorOptions o;
+  o.wall_offset_ns = kOffset;
+  return o;
 }
 
 }  // namespace reqmon::testing

@@ -117,8 +117,11 @@ TEST_F(ApiTest, SeriesHasTheReplayedSeconds) {
   size_t n = s["timestamps"].size();
   ASSERT_GT(n, 0u);
   uint64_t total = 0;
-  for (auto& [k, v] : s.items())
-    if (v.is_array()) EXPECT_EQ(v.size(), n) << k;
+  for (auto& [k, v] : s.items()) {
+    if (v.is_array()) {
+      EXPECT_EQ(v.size(), n) << k;
+    }
+  }
   for (const auto& c : s["requests"]) total += c.get<uint64_t>();
   EXPECT_EQ(total, 31u);
 }

@@ -3,11 +3,14 @@
 // Helpers for tests that run the real reqmon binary: start it, wait for its API, fetch JSON with
 // a real HTTP client (curl).
 
+#include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "../support/servers.h"
+#include "reqmon/capture/bpf_capture.h"
 
 namespace reqmon::testing {
 
@@ -57,5 +60,50 @@ inline std::string RunReqmon(const std::string& args, int* status, std::string* 
   fs::remove(errf);
   return out;
 }
+
+/// Base fixture for live tests of the real binary: skips (printing why) where BPF cannot load,
+/// gives a temporary folder and a free API port, starts reqmon and waits until it is attached.
+class LiveReqmonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = CheckBpfPrerequisites(); !why.empty()) {
+      std::printf("SKIPPED (BPF not available): %s\n", why.c_str());
+      GTEST_SKIP() << why;
+    }
+    dir_ = MakeTempDir("live-e2e");
+    api_port_ = FreePort();
+  }
+  void TearDown() override {
+    reqmon_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  /// Starts reqmon with `args`, its API on the free port and its log at `log_file` ("" for a
+  /// monitor_logs.txt in the temporary folder, "none" for no log).
+  void StartReqmon(std::vector<std::string> args, std::string log_file = "") {
+    if (log_file.empty()) log_file = (dir_ / "monitor_logs.txt").string();
+    std::vector<std::string> argv = {ReqmonBinary(), "--listen",
+                                     "127.0.0.1:" + std::to_string(api_port_), "--log-file",
+                                     log_file};
+    argv.insert(argv.end(), args.begin(), args.end());
+    reqmon_ = std::make_unique<Process>(argv, (dir_ / "reqmon.err").string());
+    ASSERT_TRUE(WaitForApi(api_port_)) << ReadFile(dir_ / "reqmon.err");
+  }
+  std::string Url(const std::string& p) const {
+    return "http://127.0.0.1:" + std::to_string(api_port_) + p;
+  }
+  /// Polls /stats until total_requests reaches `n` (or 10 s pass), then returns it.
+  nlohmann::json StatsWhenTotal(int n) {
+    for (int i = 0; i < 100; ++i) {
+      if (GetJson(Url("/stats"))["total_requests"].get<int>() >= n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // nothing more may arrive
+    return GetJson(Url("/stats"));
+  }
+
+  fs::path dir_;
+  int api_port_ = 0;
+  std::unique_ptr<Process> reqmon_;
+};
 
 }  // namespace reqmon::testing

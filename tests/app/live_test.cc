@@ -35,48 +35,7 @@ std::set<int> ReqmonPrograms() {
   return ids;
 }
 
-class LiveTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (std::string why = CheckBpfPrerequisites(); !why.empty()) {
-      std::printf("SKIPPED (BPF not available): %s\n", why.c_str());
-      GTEST_SKIP() << why;
-    }
-    dir_ = testing::MakeTempDir("live-e2e");
-    api_port_ = testing::FreePort();
-  }
-  void TearDown() override {
-    reqmon_.reset();
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  // Starts reqmon with `args` plus its API on a free port and a log in the temp dir.
-  void StartReqmon(std::vector<std::string> args) {
-    std::vector<std::string> argv = {testing::ReqmonBinary(), "--listen",
-                                     "127.0.0.1:" + std::to_string(api_port_), "--log-file",
-                                     (dir_ / "monitor_logs.txt").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    reqmon_ = std::make_unique<testing::Process>(argv, (dir_ / "reqmon.err").string());
-    ASSERT_TRUE(testing::WaitForApi(api_port_)) << testing::ReadFile(dir_ / "reqmon.err");
-  }
-  std::string Url(const std::string& p) const {
-    return "http://127.0.0.1:" + std::to_string(api_port_) + p;
-  }
-  // Polls /stats until total_requests reaches `n` (or 10 s pass), then returns it.
-  json StatsWhenTotal(int n) {
-    json s;
-    for (int i = 0; i < 100; ++i) {
-      s = GetJson(Url("/stats"));
-      if (s["total_requests"].get<int>() >= n) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // nothing more may arrive
-    return GetJson(Url("/stats"));
-  }
-
-  fs::path dir_;
-  int api_port_ = 0;
-  std::unique_ptr<testing::Process> reqmon_;
-};
+using LiveTest = testing::LiveReqmonTest;
 
 TEST_F(LiveTest, NginxExactCountsAndTimingAgreesWithAccessLog) {
   std::set<int> before = ReqmonPrograms();

@@ -181,43 +181,14 @@ std::string NsLink(pid_t pid, const char* ns) {
   return fs::read_symlink("/proc/" + std::to_string(pid) + "/ns/" + ns, ec).string();
 }
 
-class NamespaceTest : public ::testing::Test {
+class NamespaceTest : public testing::LiveReqmonTest {
  protected:
   void SetUp() override {
-    if (std::string why = CheckBpfPrerequisites(); !why.empty()) {
-      std::printf("SKIPPED (BPF not available): %s\n", why.c_str());
-      GTEST_SKIP() << why;
-    }
+    testing::LiveReqmonTest::SetUp();
+    if (IsSkipped()) return;
     for (const char* b : {"ip", "unshare", "python3", "curl"})
       if (!testing::HaveBinary(b)) GTEST_SKIP() << b << " is not installed";
     RemoveLeftovers();
-    dir_ = testing::MakeTempDir("ns-e2e");
-    api_port_ = testing::FreePort();
-  }
-  void TearDown() override {
-    reqmon_.reset();
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  void StartReqmon(std::vector<std::string> args) {
-    std::vector<std::string> argv = {testing::ReqmonBinary(), "--listen",
-                                     "127.0.0.1:" + std::to_string(api_port_), "--log-file",
-                                     "none"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    reqmon_ = std::make_unique<testing::Process>(argv, (dir_ / "reqmon.err").string());
-    ASSERT_TRUE(testing::WaitForApi(api_port_)) << testing::ReadFile(dir_ / "reqmon.err");
-  }
-  std::string Url(const std::string& p) const {
-    return "http://127.0.0.1:" + std::to_string(api_port_) + p;
-  }
-  json StatsWhenTotal(int n) {
-    json s;
-    for (int i = 0; i < 100; ++i) {
-      s = testing::GetJson(Url("/stats"));
-      if (s["total_requests"].get<int>() >= n) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // nothing more may arrive
-    return testing::GetJson(Url("/stats"));
   }
   void ExpectInOwnNamespaces(pid_t host_pid) {
     for (const char* ns : {"pid", "mnt", "net"})
@@ -236,10 +207,6 @@ class NamespaceTest : public ::testing::Test {
     for (int i = 0; i < 4; ++i) paths.push_back("/missing-" + std::to_string(i));
     return srv.Get(paths);
   }
-
-  fs::path dir_;
-  int api_port_ = 0;
-  std::unique_ptr<testing::Process> reqmon_;
 };
 
 TEST_F(NamespaceTest, ObservedFromTheHostByHostPid) {

@@ -77,6 +77,7 @@ class CaptureReader {
 
  private:
   CaptureReader() = default;
+  bool CheckRecord(size_t have_len, uint32_t len, uint64_t left);
   FILE* file_ = nullptr;
   std::string path_;
   CaptureInfo info_;
