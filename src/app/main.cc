@@ -411,6 +411,7 @@ Then open http://127.0.0.1:9100/ ; JSON at /metrics, /stats, /requests; Promethe
 PRIVILEGES: live capture needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE on kernels
 before 5.11), and a kernel with BTF. --replay needs none.)");
   app.get_formatter()->column_width(34);
+  app.set_version_flag("--version", "reqmon " REQMON_VERSION);
 
   auto* targets = app.add_option_group("Targets", "which processes to observe (combinable)");
   targets->add_option("-p,--pid", o.pids, "a process and all its descendants (repeatable)")
@@ -458,6 +459,8 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();

@@ -230,6 +230,9 @@ TEST(Cli, BadFlagsAreOneLineErrors) {
   EXPECT_EQ(status, 0);
   EXPECT_NE(help.find("EXAMPLES"), std::string::npos);
   EXPECT_NE(help.find("--pid"), std::string::npos);
+  std::string version = RunReqmon("--version", &status, &err);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(version.rfind("reqmon ", 0), 0u) << version;
 }
 
 }  // namespace
