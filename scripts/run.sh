@@ -6,5 +6,5 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"
-"$here/scripts/build.sh"
+"$here/scripts/build.sh" --target reqmon
 exec "${BUILD_DIR:-$here/build}/reqmon" "$@"
