@@ -169,12 +169,7 @@ int RunReplay(const Options& o) {
   while (reader->Next(&rec)) pipe.OnRecord(rec.data(), rec.size());
   pipe.tracker().FinishAll();
   agg.SetLostEvents(pipe.recorded_lost());
-  const auto& tc = pipe.tracker().counters();
-  agg.SetCounters("capture", {{"records", pipe.records()},
-                              {"malformed_records", pipe.bad_records()},
-                              {"connections_opened", tc.connections_opened},
-                              {"connections_evicted", tc.connections_evicted},
-                              {"data_bytes", tc.data_bytes}});
+  agg.SetCounters("capture", pipe.Counters());
   if (log) log->Flush();
   int code = 0;
   if (!reader->error().empty()) {
@@ -347,18 +342,14 @@ int RunLive(Options o) {
       next_publish = now + std::chrono::seconds(1);
       // Give back the memory of connections that are gone (a burst of them, say).
       if (pipe.tracker().Compact() > 0) malloc_trim(0);
-      const auto& tc = pipe.tracker().counters();
       CaptureCounters kc = cap->Counters();
-      agg.SetCounters("capture", {{"records", pipe.records()},
-                                  {"malformed_records", pipe.bad_records()},
-                                  {"kernel_data_records", kc.data},
-                                  {"kernel_truncated_records", kc.truncated},
-                                  {"kernel_connection_records", kc.conn},
-                                  {"connections_open", tc.connections_open},
-                                  {"connections_opened", tc.connections_opened},
-                                  {"connections_evicted", tc.connections_evicted},
-                                  {"data_bytes", tc.data_bytes},
-                                  {"targets", cap->TargetPids().size()}});
+      auto counters = pipe.Counters();
+      counters["kernel_data_records"] = kc.data;
+      counters["kernel_truncated_records"] = kc.truncated;
+      counters["kernel_connection_records"] = kc.conn;
+      counters["connections_open"] = pipe.tracker().counters().connections_open;
+      counters["targets"] = cap->TargetPids().size();
+      agg.SetCounters("capture", counters);
       if (recorder) {
         record_lost(kc.lost);
         recorder->Flush();

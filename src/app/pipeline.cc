@@ -30,4 +30,13 @@ void Pipeline::OnRecord(const void* data, size_t len) {
   }
 }
 
+std::map<std::string, uint64_t> Pipeline::Counters() const {
+  const TrackerCounters& tc = tracker_.counters();
+  return {{"records", records_},
+          {"malformed_records", bad_records_},
+          {"connections_opened", tc.connections_opened},
+          {"connections_evicted", tc.connections_evicted},
+          {"data_bytes", tc.data_bytes}};
+}
+
 }  // namespace reqmon

@@ -4,6 +4,7 @@
 // -> DispatchRecord -> ConnectionTracker -> HTTP parser -> a TransactionSink.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ class Pipeline {
   uint64_t bad_records() const { return bad_records_; }
   /// The first malformed record's reason ("" when none).
   const std::string& first_error() const { return first_error_; }
+  /// The counters live capture and replay both publish in /stats' "capture" section.
+  std::map<std::string, uint64_t> Counters() const;
   /// Lost-event count carried by RQ_EV_LOST records of a replayed capture.
   uint64_t recorded_lost() const { return recorded_lost_; }
 
