@@ -340,30 +340,6 @@ static __always_inline void fill_header(struct rq_event_header *h, __u32 type, _
 
 /* ---- data: read/write and friends ---------------------------------------------------------- */
 
-static __always_inline int enter_data(int fd, __u64 ubuf, __u32 iovcnt, __u8 sys, __u8 dir)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct rq_args *a;
-	struct sock *sk;
-
-	if (!is_target(id >> 32))
-		return 0;
-	sk = fd_to_tcp_sock(fd);
-	if (!sk)
-		return 0;
-	a = args_slot();
-	if (!a)
-		return 0;
-	a->ts_enter = bpf_ktime_get_ns();
-	a->ubuf = ubuf;
-	a->sk = (__u64)sk;
-	a->fd = fd;
-	a->iovcnt = iovcnt;
-	a->syscall = sys;
-	a->direction = dir;
-	return 0;
-}
-
 /* For 1 <= n <= RQ_MAX_PAYLOAD returns n, in a form whose bounds the verifier can follow (a plain
  * "if (n > max)" clamp is often reordered away by clang). */
 static __always_inline __u32 bound_len(__u32 n)
@@ -422,26 +398,21 @@ static __always_inline bool take_args(__u8 sys, struct rq_args *out)
 	return true;
 }
 
-static __always_inline int exit_data(long ret, __u8 sys)
+/* Submits one data record: the syscall's arguments in *a, ret bytes moved. */
+static __always_inline int emit_data(const struct rq_args *a, long ret, __u64 id, __u64 now)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct rq_args a;
 	struct rq_scratch *s;
 	__u32 cpu = bpf_get_smp_processor_id(), cap, want, len = 0;
 
-	if (!take_args(sys, &a))
-		return 0;
-	if (ret <= 0)
-		return 0;
 	s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
 		return 0;
 
-	fill_header(&s->ev.h, RQ_EV_DATA, id, a.fd, a.ts_enter, bpf_ktime_get_ns());
-	fill_endpoints((struct sock *)a.sk, &s->ev.ep);
+	fill_header(&s->ev.h, RQ_EV_DATA, id, a->fd, a->ts_enter, now);
+	fill_endpoints((struct sock *)a->sk, &s->ev.ep);
 	s->ev.bytes = ret;
-	s->ev.direction = a.direction;
-	s->ev.syscall = a.syscall;
+	s->ev.direction = a->direction;
+	s->ev.syscall = a->syscall;
 	s->ev.role = RQ_ROLE_UNKNOWN;
 	s->ev.pad = 0;
 
@@ -450,31 +421,31 @@ static __always_inline int exit_data(long ret, __u8 sys)
 		cap = RQ_MAX_PAYLOAD;
 	want = ret < cap ? ret : cap;
 
-	switch (a.syscall) {
+	switch (a->syscall) {
 	case RQ_SYS_SENDFILE:
 		/* Bytes went from a file to the socket inside the kernel: size only. */
 		break;
 	case RQ_SYS_READV:
 	case RQ_SYS_WRITEV:
-		len = copy_iov(s, (const struct iovec *)a.ubuf, a.iovcnt, want);
+		len = copy_iov(s, (const struct iovec *)a->ubuf, a->iovcnt, want);
 		break;
 	case RQ_SYS_RECVMSG:
 	case RQ_SYS_SENDMSG: {
 		struct user_msghdr mh;
 
-		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a.ubuf) == 0)
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a->ubuf) == 0)
 			len = copy_iov(s, mh.msg_iov, mh.msg_iovlen, want);
 		break;
 	}
 	default:
 		len = want ? bound_len(want) : 0;
-		if (len && bpf_probe_read_user(s->payload, len, (void *)a.ubuf))
+		if (len && bpf_probe_read_user(s->payload, len, (void *)a->ubuf))
 			len = 0;
 		break;
 	}
 	len = len ? bound_len(len) : 0;
 	s->ev.payload_len = len;
-	if (len < ret && a.syscall != RQ_SYS_SENDFILE)
+	if (len < ret && a->syscall != RQ_SYS_SENDFILE)
 		count(RQ_STAT_TRUNCATED);
 
 	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + len, rb_flags()))
@@ -482,6 +453,132 @@ static __always_inline int exit_data(long ret, __u8 sys)
 	else
 		count(RQ_STAT_DATA);
 	return 0;
+}
+
+#ifndef RQ_COMPAT
+/* Default build: the socket layer's own tracepoints (kernel 6.3+), sock_recv_length and
+ * sock_send_length, which fire once per recvmsg/sendmsg on a socket after the bytes moved, with
+ * the struct sock at hand. Unlike syscall tracepoints they cost nothing to other syscalls (a
+ * syscall tracepoint sends every syscall of every process through the slow path) and need no
+ * entry program: the syscall's own arguments are still in the task's saved user registers. */
+#if defined(__TARGET_ARCH_x86)
+#define RQ_NR(regs) ((regs)->orig_ax)
+enum { NR_READ = 0, NR_WRITE = 1, NR_READV = 19, NR_WRITEV = 20, NR_SENDFILE = 40, NR_SENDTO = 44,
+       NR_RECVFROM = 45, NR_SENDMSG = 46, NR_RECVMSG = 47 };
+#elif defined(__TARGET_ARCH_arm64)
+#define RQ_NR(regs) ((regs)->syscallno)
+enum { NR_READ = 63, NR_WRITE = 64, NR_READV = 65, NR_WRITEV = 66, NR_SENDFILE = 71, NR_SENDTO = 206,
+       NR_RECVFROM = 207, NR_SENDMSG = 211, NR_RECVMSG = 212 };
+#else
+#error "reqmon's default build knows the syscall numbers of x86_64 and arm64 only"
+#endif
+#define RQ_MSG_PEEK 2
+
+/* The data syscall (enum rq_syscall) behind a socket send or receive, or 0 for one reqmon does
+ * not parse (io_uring, splice, sendmmsg and recvmmsg, kernel-internal sends, 32-bit callers). */
+static __always_inline __u8 data_syscall(long nr, __u8 dir)
+{
+	if (dir == RQ_DIR_INGRESS) {
+		switch (nr) {
+		case NR_READ: return RQ_SYS_READ;
+		case NR_READV: return RQ_SYS_READV;
+		case NR_RECVFROM: return RQ_SYS_RECVFROM;
+		case NR_RECVMSG: return RQ_SYS_RECVMSG;
+		}
+		return 0;
+	}
+	switch (nr) {
+	case NR_WRITE: return RQ_SYS_WRITE;
+	case NR_WRITEV: return RQ_SYS_WRITEV;
+	case NR_SENDTO: return RQ_SYS_SENDTO;
+	case NR_SENDMSG: return RQ_SYS_SENDMSG;
+	case NR_SENDFILE: return RQ_SYS_SENDFILE;
+	}
+	return 0;
+}
+
+static __always_inline int sock_data(struct bpf_raw_tracepoint_args *ctx, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sock *sk_raw = (struct sock *)ctx->args[0], *sk;
+	int ret = (int)ctx->args[1], flags = (int)ctx->args[2];
+	struct pt_regs *regs;
+	struct rq_args a;
+	__u64 now;
+	__u16 family;
+
+	if (!is_target(id >> 32) || ret <= 0 || !sk_raw)
+		return 0;
+	/* Peeked bytes stay queued and are read again. */
+	if (dir == RQ_DIR_INGRESS && (flags & RQ_MSG_PEEK))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	a.syscall = data_syscall(RQ_NR(regs), dir);
+	if (!a.syscall)
+		return 0;
+	sk = RQ_CAST(struct sock, sk_raw);
+	family = sk->__sk_common.skc_family;
+	if ((family != RQ_AF_INET && family != RQ_AF_INET6) || sk->sk_type != RQ_SOCK_STREAM)
+		return 0;
+	now = bpf_ktime_get_ns();
+	a.ts_enter = now;
+	a.fd = PT_REGS_PARM1_SYSCALL(regs);
+	a.ubuf = PT_REGS_PARM2_SYSCALL(regs);
+	a.iovcnt = PT_REGS_PARM3_SYSCALL(regs);
+	a.sk = (__u64)sk_raw;
+	a.direction = dir;
+	return emit_data(&a, ret, id, now);
+}
+
+SEC("raw_tracepoint/sock_recv_length")
+int sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
+{
+	return sock_data(ctx, RQ_DIR_INGRESS);
+}
+
+SEC("raw_tracepoint/sock_send_length")
+int sock_send_length(struct bpf_raw_tracepoint_args *ctx)
+{
+	return sock_data(ctx, RQ_DIR_EGRESS);
+}
+
+#else
+/* Compat build (kernels before 6.3): the data syscalls' own tracepoints; the entry program keeps
+ * the arguments for the exit program. */
+static __always_inline int enter_data(int fd, __u64 ubuf, __u32 iovcnt, __u8 sys, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args *a;
+	struct sock *sk;
+
+	if (!is_target(id >> 32))
+		return 0;
+	sk = fd_to_tcp_sock(fd);
+	if (!sk)
+		return 0;
+	a = args_slot();
+	if (!a)
+		return 0;
+	a->ts_enter = bpf_ktime_get_ns();
+	a->ubuf = ubuf;
+	a->sk = (__u64)sk;
+	a->fd = fd;
+	a->iovcnt = iovcnt;
+	a->syscall = sys;
+	a->direction = dir;
+	return 0;
+}
+
+static __always_inline int exit_data(long ret, __u8 sys)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args a;
+
+	if (!take_args(sys, &a))
+		return 0;
+	if (ret <= 0)
+		return 0;
+	return emit_data(&a, ret, id, bpf_ktime_get_ns());
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")
@@ -557,6 +654,7 @@ SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_SENDMSG); }
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { return exit_data(ctx->ret, RQ_SYS_SENDFILE); }
+#endif /* RQ_COMPAT */
 
 /* ---- connections: accept, connect, close ------------------------------------------------------ */
 

@@ -5,11 +5,13 @@
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/utsname.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -43,6 +45,14 @@ bool HasCapability(int cap) {
   __user_cap_data_struct data[2] = {};
   if (syscall(SYS_capget, &hdr, data) != 0) return false;
   return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+// Whether the running kernel's release is at least major.minor.
+bool KernelAtLeast(int major, int minor) {
+  utsname u{};
+  int ma = 0, mi = 0;
+  if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
 }
 
 }  // namespace
@@ -229,12 +239,37 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
 
   LoadSettings st{config.payload_bytes, config.all, !cgroup_ids.empty(), !config.comms.empty(),
                   static_cast<uint32_t>(getpid()), static_cast<uint64_t>(rb_mb) << 20};
-  // The default build needs kernel 6.2+ (BTF-typed reads, task storage); older kernels get the
-  // compat build, which does the same with CO-RE probe reads and a hash map.
-  int err = config.force_compat
+  /* Targets go into the maps before attaching, so no early event is filtered out. */
+  auto fill_targets = [&] {
+    uint8_t one = 1;
+    for (pid_t p : im.static_pids) im.AddTarget(p);
+    for (uint64_t id : cgroup_ids)
+      bpf_map__update_elem(im.maps.target_cgroups, &id, sizeof(id), &one, 1, BPF_ANY);
+    for (const auto& c : config.comms) {
+      char key[RQ_COMM_LEN] = {};
+      std::strncpy(key, c.c_str(), RQ_COMM_LEN - 1);
+      bpf_map__update_elem(im.maps.target_comms, key, sizeof(key), &one, 1, BPF_ANY);
+    }
+    cap->RefreshTargets();
+  };
+  // The default build needs kernel 6.5+: BTF-typed reads and task storage (6.2), the socket
+  // layer's send/receive tracepoints (6.3), and sendfile going through them (6.5). Older kernels
+  // get the compat build: syscall tracepoints, CO-RE probe reads and hash maps. A default build
+  // that loads but does not attach (a kernel built without those tracepoints) falls back too.
+  bool attached = false;
+  int err = config.force_compat || !KernelAtLeast(6, 5)
                 ? -ENOTSUP
                 : LoadVariant<reqmon_bpf, reqmon_bpf__open, reqmon_bpf__load, reqmon_bpf__attach,
                               reqmon_bpf__destroy>("default", st, &im.loaded);
+  if (!err) {
+    fill_targets();
+    err = im.loaded.attach(im.loaded.skel);
+    attached = !err;
+    if (err) {
+      im.loaded.destroy(im.loaded.skel);
+      im.loaded = LoadedSkeleton{};
+    }
+  }
   if (err && err != -EPERM && err != -EACCES) {
     if (config.verbose)
       std::fprintf(stderr, "reqmon: default programs did not load (%s); trying the compat build\n",
@@ -253,24 +288,14 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
     }
     return nullptr;
   }
-
-  /* Targets go into the maps before attaching, so no early event is filtered out. */
-  uint8_t one = 1;
-  for (pid_t p : im.static_pids) im.AddTarget(p);
-  for (uint64_t id : cgroup_ids)
-    bpf_map__update_elem(im.maps.target_cgroups, &id, sizeof(id), &one, 1, BPF_ANY);
-  for (const auto& c : config.comms) {
-    char key[RQ_COMM_LEN] = {};
-    std::strncpy(key, c.c_str(), RQ_COMM_LEN - 1);
-    bpf_map__update_elem(im.maps.target_comms, key, sizeof(key), &one, 1, BPF_ANY);
-  }
-  cap->RefreshTargets();
-
-  /* Attach: every program to its tracepoint. */
-  if (int err = im.loaded.attach(im.loaded.skel); err) {
-    *error = "cannot attach reqmon's tracepoints: " + std::string(strerror(-err)) + ": " +
-             g_last_libbpf_error;
-    return nullptr;
+  if (!attached) {
+    fill_targets();
+    /* Attach: every program to its tracepoint. */
+    if (int err = im.loaded.attach(im.loaded.skel); err) {
+      *error = "cannot attach reqmon's tracepoints: " + std::string(strerror(-err)) + ": " +
+               g_last_libbpf_error;
+      return nullptr;
+    }
   }
   im.rb = ring_buffer__new(bpf_map__fd(im.maps.events), &Impl::OnRecord, &im, nullptr);
   if (!im.rb) {
