@@ -109,29 +109,9 @@ struct {
 	__type(value, __u8);
 } target_comms SEC(".maps");
 
-/* Syscalls in flight: arguments from sys_enter until sys_exit. Kept in the task's own storage
- * (a pointer away from the task, cheaper than a hash map keyed by thread id, freed with the
- * task); the compat build for kernels before 5.11 uses a hash map keyed by thread id. */
-#ifndef RQ_COMPAT
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct rq_args);
-} active SEC(".maps");
-
-/* The current thread's argument slot, created on first use. */
-static __always_inline struct rq_args *args_slot(void)
-{
-	return bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-}
-
-static __always_inline struct rq_args *args_find(void)
-{
-	return bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0, 0);
-}
-#else
+/* Compat build: syscall arguments from sys_enter until sys_exit, keyed by thread id. (The
+ * default build needs none: it reads them from the task's saved user registers.) */
+#ifdef RQ_COMPAT
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -139,6 +119,7 @@ struct {
 	__type(value, struct rq_args);
 } active SEC(".maps");
 
+/* The current thread's argument slot. */
 static __always_inline struct rq_args *args_slot(void)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -383,21 +364,6 @@ static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *
 	return off;
 }
 
-/* The arguments stashed at entry for syscall `sys`, taken (cleared) so they are used once. */
-static __always_inline bool take_args(__u8 sys, struct rq_args *out)
-{
-	struct rq_args *ap;
-
-	if (!is_target(bpf_get_current_pid_tgid() >> 32))
-		return false;
-	ap = args_find();
-	if (!ap || ap->syscall != sys)
-		return false;
-	*out = *ap;
-	ap->syscall = 0;
-	return true;
-}
-
 /* Submits one data record: the syscall's arguments in *a, ret bytes moved. */
 static __always_inline int emit_data(const struct rq_args *a, long ret, __u64 id, __u64 now)
 {
@@ -543,8 +509,23 @@ int sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 }
 
 #else
-/* Compat build (kernels before 6.3): the data syscalls' own tracepoints; the entry program keeps
+/* Compat build (kernels before 6.5): the data syscalls' own tracepoints; the entry program keeps
  * the arguments for the exit program. */
+/* The arguments stashed at entry for syscall `sys`, taken (cleared) so they are used once. */
+static __always_inline bool take_args(__u8 sys, struct rq_args *out)
+{
+	struct rq_args *ap;
+
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
+		return false;
+	ap = args_find();
+	if (!ap || ap->syscall != sys)
+		return false;
+	*out = *ap;
+	ap->syscall = 0;
+	return true;
+}
+
 static __always_inline int enter_data(int fd, __u64 ubuf, __u32 iovcnt, __u8 sys, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -674,6 +655,62 @@ static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct soc
 		count(RQ_STAT_CONN);
 }
 
+#ifndef RQ_COMPAT
+/* Default build: connections from the TCP state changes the observed process makes itself, so
+ * that no syscall tracepoint is attached (one would send every syscall of every process on the
+ * host through the slow path). Connecting (CLOSE -> SYN_SENT inside connect) opens a client
+ * connection; closing (-> FIN_WAIT1, LAST_ACK or CLOSE inside close or shutdown) ends one. The
+ * fd is the syscall's first argument. Accepted connections have no record of their own: the
+ * first bytes read or written open them (the role follows from whether a request or a response
+ * came first), and the reader tells a reused fd by its new endpoints. */
+#if defined(__TARGET_ARCH_x86)
+enum { NR_CLOSE = 3, NR_CONNECT = 42, NR_SHUTDOWN = 48 };
+#else
+enum { NR_CLOSE = 57, NR_CONNECT = 203, NR_SHUTDOWN = 210 };
+#endif
+enum { RQ_TCP_ESTABLISHED = 1, RQ_TCP_SYN_SENT = 2, RQ_TCP_SYN_RECV = 3, RQ_TCP_FIN_WAIT1 = 4,
+       RQ_TCP_CLOSE = 7, RQ_TCP_CLOSE_WAIT = 8, RQ_TCP_LAST_ACK = 9 };
+
+SEC("raw_tracepoint/inet_sock_set_state")
+int inet_sock_set_state(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sock *sk = (struct sock *)ctx->args[0];
+	int oldstate = (int)ctx->args[1], newstate = (int)ctx->args[2];
+	struct pt_regs *regs;
+	long nr;
+
+	/* A close is the first step out of an open state (a second close, or a close after a
+	 * shutdown, starts from FIN_WAIT or LAST_ACK: already reported). */
+	if (newstate == RQ_TCP_FIN_WAIT1 || newstate == RQ_TCP_LAST_ACK || newstate == RQ_TCP_CLOSE) {
+		if (oldstate != RQ_TCP_ESTABLISHED && oldstate != RQ_TCP_CLOSE_WAIT &&
+		    oldstate != RQ_TCP_SYN_SENT && oldstate != RQ_TCP_SYN_RECV)
+			return 0;
+	} else if (newstate != RQ_TCP_SYN_SENT) {
+		return 0;
+	}
+	if (!is_target(id >> 32) || !sk)
+		return 0;
+	/* State changes in softirq (a FIN or RST arriving) run on whatever task was interrupted;
+	 * only the ones inside the process's own connect, close or shutdown count. */
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	nr = RQ_NR(regs);
+	if (newstate == RQ_TCP_SYN_SENT) {
+		if (nr != NR_CONNECT)
+			return 0;
+		submit_conn(RQ_EV_OPEN, id, PT_REGS_PARM1_SYSCALL(regs), sk, RQ_ROLE_CLIENT,
+			    RQ_SYS_CONNECT, 0, bpf_ktime_get_ns());
+		return 0;
+	}
+	if (nr != NR_CLOSE && nr != NR_SHUTDOWN)
+		return 0;
+	submit_conn(RQ_EV_CLOSE, id, PT_REGS_PARM1_SYSCALL(regs), sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE,
+		    0, bpf_ktime_get_ns());
+	return 0;
+}
+
+#else
+/* Compat build: accept, accept4, connect and close through their syscall tracepoints. */
 static __always_inline int enter_conn(int fd, __u8 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -761,6 +798,8 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	submit_conn(RQ_EV_CLOSE, id, fd, sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE, 0, now);
 	return 0;
 }
+
+#endif /* RQ_COMPAT */
 
 /* ---- processes: follow forks, pick up --comm execs, drop exits --------------------------------- */
 

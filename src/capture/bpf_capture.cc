@@ -47,6 +47,20 @@ bool HasCapability(int cap) {
   return data[cap / 32].effective & (1u << (cap % 32));
 }
 
+// The compat build attaches to syscall tracepoints, which libbpf finds in tracefs; tracefs may
+// simply not be mounted yet (libbpf mounts nothing), so try to. Returns "" or why not.
+std::string EnsureSyscallTracepoints() {
+  if (access("/sys/kernel/tracing/events/syscalls", F_OK) == 0 ||
+      access("/sys/kernel/debug/tracing/events/syscalls", F_OK) == 0)
+    return "";
+  if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0 &&
+      access("/sys/kernel/tracing/events/syscalls", F_OK) == 0)
+    return "";
+  return "syscall tracepoints are not available (no /sys/kernel/tracing/events/syscalls): "
+         "mount tracefs (mount -t tracefs nodev /sys/kernel/tracing) or use a kernel with "
+         "CONFIG_FTRACE_SYSCALLS=y";
+}
+
 // Whether the running kernel's release is at least major.minor.
 bool KernelAtLeast(int major, int minor) {
   utsname u{};
@@ -66,16 +80,6 @@ std::string CheckBpfPrerequisites() {
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
     return "this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): reqmon's CO-RE "
            "programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y";
-  }
-  if (access("/sys/kernel/tracing/events/syscalls", F_OK) != 0 &&
-      access("/sys/kernel/debug/tracing/events/syscalls", F_OK) != 0) {
-    // tracefs may simply not be mounted yet; libbpf mounts nothing, so try to.
-    if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0 ||
-        access("/sys/kernel/tracing/events/syscalls", F_OK) != 0) {
-      return "syscall tracepoints are not available (no /sys/kernel/tracing/events/syscalls): "
-             "mount tracefs (mount -t tracefs nodev /sys/kernel/tracing) or use a kernel with "
-             "CONFIG_FTRACE_SYSCALLS=y";
-    }
   }
   return "";
 }
@@ -289,6 +293,10 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
     return nullptr;
   }
   if (!attached) {
+    if (std::string why = EnsureSyscallTracepoints(); !why.empty()) {
+      *error = why;
+      return nullptr;
+    }
     fill_targets();
     /* Attach: every program to its tracepoint. */
     if (int err = im.loaded.attach(im.loaded.skel); err) {

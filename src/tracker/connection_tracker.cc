@@ -100,6 +100,12 @@ void ConnectionTracker::OnData(const rq_data_event& ev, std::string_view payload
   if (ev.bytes > 0) counters_.data_bytes += static_cast<uint64_t>(ev.bytes);
   const uint64_t key = Key(ev.h.pid, ev.h.fd);
   uint32_t i = Find(key);
+  if (i != kNone && slots_[i]->conn.OtherConnection(ev.ep)) {
+    // The fd was closed and reused without its close being seen.
+    ++counters_.connections_closed;
+    Finish(i, ev.h.ts_exit);
+    i = kNone;
+  }
   if (i == kNone) {
     i = Start(key, ev.h.pid, ev.h.fd, static_cast<rq_role>(ev.role), ev.ep);
   } else {
@@ -121,7 +127,8 @@ void ConnectionTracker::OnConn(const rq_conn_event& ev) {
     if (role != RQ_ROLE_SERVER && role != RQ_ROLE_CLIENT) role = RQ_ROLE_UNKNOWN;
     Start(key, ev.h.pid, ev.h.fd, role, ev.ep);
   } else if (ev.h.type == RQ_EV_CLOSE) {
-    if (i != kNone) {
+    // A close naming other endpoints than the fd's connection is not about it.
+    if (i != kNone && !slots_[i]->conn.OtherConnection(ev.ep)) {
       ++counters_.connections_closed;
       Finish(i, ev.h.ts_exit);
     }

@@ -41,6 +41,7 @@ class EventBuilder {
   uint64_t last_enter() const { return last_enter_; }
   uint64_t last_exit() const { return last_exit_; }
   const rq_endpoints& ep() const { return ep_; }
+  rq_endpoints& ep() { return ep_; }
 
   /// A data record carrying `captured` as its payload. `bytes` is the syscall's return value
   /// (-1: the payload size); bytes beyond the payload are uncaptured.

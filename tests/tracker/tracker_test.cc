@@ -83,6 +83,59 @@ TEST(TrackerTest, FdReuseStartsACleanGeneration) {
   EXPECT_EQ(h.http().unparsed_bytes, 0u);
 }
 
+// The default build sees no accept: a reused fd is told apart by its new peer.
+TEST(TrackerTest, ReusedFdWithAnotherPeerStartsANewConnection) {
+  Harness h;
+  h.In("GET /old HTTP/1.1\r\n\r\n");  // answered never: its connection ends unseen
+  h.b.ep().rport = 51999;                // the next accept got the same fd
+  h.In(kGet);
+  h.Out(kOk);
+  ASSERT_EQ(h.sink.txs.size(), 2u);
+  EXPECT_EQ(h.sink.txs[0].path, "/old");
+  EXPECT_TRUE(h.sink.txs[0].incomplete);
+  EXPECT_EQ(h.sink.txs[1].status, 200);
+  EXPECT_FALSE(h.sink.txs[1].incomplete);
+  EXPECT_NE(h.sink.txs[1].connection_id, h.sink.txs[0].connection_id);
+  EXPECT_EQ(h.tracker.counters().connections_opened, 2u);
+  EXPECT_EQ(h.tracker.counters().connections_closed, 1u);
+  EXPECT_EQ(h.tracker.counters().connections_open, 1u);
+}
+
+// A close record that names other endpoints than the fd's connection (a state change seen in
+// the wrong context) leaves the connection alone; one with the same endpoints ends it.
+TEST(TrackerTest, CloseOfOtherEndpointsIsIgnored) {
+  Harness h;
+  h.In(kGet);
+  rq_endpoints mine = h.b.ep();
+  h.b.ep().raddr[3] = 77;
+  h.Feed(h.b.Close());
+  EXPECT_EQ(h.tracker.counters().connections_open, 1u);
+  h.b.ep() = mine;
+  h.Out(kOk);
+  ASSERT_EQ(h.sink.txs.size(), 1u);
+  EXPECT_FALSE(h.sink.txs[0].incomplete);
+  h.Feed(h.b.Close());
+  EXPECT_EQ(h.tracker.counters().connections_open, 0u);
+  EXPECT_EQ(h.tracker.counters().connections_closed, 1u);
+}
+
+// A connect is seen before its local port is chosen: the port filled in later is the same
+// connection, not a reuse.
+TEST(TrackerTest, ConnectBeforeItsPortIsBoundIsOneConnection) {
+  Harness h;
+  const uint16_t port = h.b.ep().lport;
+  h.b.ep().lport = 0;
+  h.Feed(h.b.Open(RQ_ROLE_CLIENT));
+  h.b.ep().lport = port;
+  h.Out("GET /up HTTP/1.1\r\n\r\n");
+  h.In("HTTP/1.1 204 No Content\r\n\r\n");
+  EXPECT_EQ(h.tracker.counters().connections_opened, 1u);
+  EXPECT_EQ(h.tracker.counters().connections_closed, 0u);
+  h.b.ep().lport = port + 1;  // now a different local port is another connection
+  h.Out("GET /up HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(h.tracker.counters().connections_opened, 2u);
+}
+
 TEST(TrackerTest, CloseThenReuseAfterClose) {
   Harness h;
   h.Feed(h.b.Open(RQ_ROLE_SERVER));

@@ -42,6 +42,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -102,9 +103,20 @@ class HttpConnection {
   rq_role role() const { return role_; }
   uint64_t connection_id() const { return connection_id_; }
   size_t pending_requests() const { return pending_count_; }
-  /// Sets the endpoints if they were unknown (all-zero family).
+  /// Sets the endpoints if they were unknown (all-zero family), and the local port if it was
+  /// not bound yet (a connect is seen before its port is chosen).
   void UpdateEndpoints(const rq_endpoints& ep) {
-    if (ep_.family == 0) ep_ = ep;
+    if (ep_.family == 0 || (ep_.lport == 0 && !OtherConnection(ep))) ep_ = ep;
+  }
+  /// Whether `ep` belongs to another TCP connection than this one: another peer, or another
+  /// local port once both are known. Unknown endpoints (family 0) match anything. This is how a
+  /// reused fd is told apart when its close or open was not seen.
+  bool OtherConnection(const rq_endpoints& ep) const {
+    if (ep.family == 0 || ep_.family == 0) return false;
+    if (ep.family != ep_.family || ep.rport != ep_.rport ||
+        std::memcmp(ep.raddr, ep_.raddr, sizeof(ep.raddr)) != 0)
+      return true;
+    return ep.lport != 0 && ep_.lport != 0 && ep.lport != ep_.lport;
   }
 
  private:
