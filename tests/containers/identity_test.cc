@@ -19,6 +19,15 @@ const std::string kId = "0123456789abcdef0123456789abcdef0123456789abcdef0123456
 const std::string kId2 = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 const std::string kUid = "6f1c2e3d-4b5a-4c7d-8e9f-0a1b2c3d4e5f";
 
+// A target of one kind with one field set (the others keep their defaults).
+template <typename M = uint32_t, typename V = uint32_t>
+TargetSpec Spec(TargetKind kind, M TargetSpec::*field = nullptr, V value = {}) {
+  TargetSpec t;
+  t.kind = kind;
+  if (field != nullptr) t.*field = value;
+  return t;
+}
+
 TEST(ContainerIdentity, ContainerdUnderKubepodsSystemdDriver) {
   auto id = ParseContainerIdentity(
       "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod6f1c2e3d_4b5a_4c7d_8e9f_"
@@ -149,10 +158,11 @@ TEST(ProcessClassifier, WalksTheParentChainToTheTargetThatSelectedIt) {
   proc.Add(301, 300, "python3", "/kubepods/burstable/pod" + kUid + "/" + kId);
   proc.Add(400, 1, "node", "/system.slice/other.service");
   proc.Add(500, 1, "sshd", "/system.slice/ssh.service");
-  std::vector<TargetSpec> t = {{TargetKind::kPid, 100},
-                               {TargetKind::kComm, 0, "gunicorn"},
-                               {TargetKind::kPort, 0, "", 8080},
-                               {TargetKind::kCgroup, 0, "", 0, "/sys/fs/cgroup/kubepods"}};
+  std::vector<TargetSpec> t = {Spec(TargetKind::kPid, &TargetSpec::pid, 100),
+                               Spec(TargetKind::kComm, &TargetSpec::comm, "gunicorn"),
+                               Spec(TargetKind::kPort, &TargetSpec::port, 8080),
+                               Spec(TargetKind::kCgroup, &TargetSpec::cgroup_dir,
+                                    "/sys/fs/cgroup/kubepods")};
   int port_lookups = 0;
   ProcessClassifier c(proc.root(), t, [&](uint16_t port) {
     ++port_lookups;
@@ -174,8 +184,9 @@ TEST(ProcessClassifier, WalksTheParentChainToTheTargetThatSelectedIt) {
                                                         "cgroup:/sys/fs/cgroup/kubepods"}));
   const std::string mount = ProcessClassifier::Cgroup2MountPoint();
   if (!mount.empty()) {
-    std::vector<TargetSpec> tc = {{TargetKind::kPid, 100},
-                                  {TargetKind::kCgroup, 0, "", 0, mount + "/kubepods"}};
+    std::vector<TargetSpec> tc = {Spec(TargetKind::kPid, &TargetSpec::pid, 100),
+                                  Spec(TargetKind::kCgroup, &TargetSpec::cgroup_dir,
+                                       mount + "/kubepods")};
     ProcessClassifier cc(proc.root(), tc);
     EXPECT_EQ(cc.Classify(301).target, 1);  // in <mount>/kubepods/...
     EXPECT_EQ(cc.Classify(400).target, -1);
@@ -187,10 +198,11 @@ TEST(ProcessClassifier, AllIsTheFallbackAndASingleTargetTakesEverything) {
   proc.Add(1, 0, "systemd", "/init.scope");
   proc.Add(10, 1, "nginx", "/");
   proc.Add(20, 1, "httpd", "/");
-  ProcessClassifier c(proc.root(), {{TargetKind::kComm, 0, "httpd"}, {TargetKind::kAll}});
+  ProcessClassifier c(proc.root(), {Spec(TargetKind::kComm, &TargetSpec::comm, "httpd"),
+                                    Spec(TargetKind::kAll)});
   EXPECT_EQ(c.Classify(20).target, 0);
   EXPECT_EQ(c.Classify(10).target, 1);
-  ProcessClassifier single(proc.root(), {{TargetKind::kComm, 0, "httpd"}});
+  ProcessClassifier single(proc.root(), {Spec(TargetKind::kComm, &TargetSpec::comm, "httpd")});
   EXPECT_EQ(single.Classify(10).target, 0);
   ProcessClassifier none(proc.root(), {});
   EXPECT_EQ(none.Classify(10).target, -1);
@@ -209,7 +221,8 @@ HttpTransaction Tx(uint32_t pid, int status, double ms) {
 
 TEST(AggregatorIdentification, PerTargetFiguresAndLabels) {
   Aggregator agg;
-  std::vector<TargetSpec> t = {{TargetKind::kPid, 100}, {TargetKind::kComm, 0, "py"}};
+  std::vector<TargetSpec> t = {Spec(TargetKind::kPid, &TargetSpec::pid, 100),
+                               Spec(TargetKind::kComm, &TargetSpec::comm, "py")};
   agg.SetIdentification(t, [](uint32_t pid) {
     ProcessIdentity id;
     id.target = pid < 200 ? 0 : pid < 300 ? 1 : -1;
@@ -249,7 +262,9 @@ TEST(AggregatorIdentification, PerTargetFiguresAndLabels) {
       EXPECT_EQ(p["pod_uid"], kUid);
       EXPECT_EQ(p["container_runtime"], "containerd");
     }
-    if (p["pid"] == 101) EXPECT_EQ(p["container_id"], "");
+    if (p["pid"] == 101) {
+      EXPECT_EQ(p["container_id"], "");
+    }
   }
   EXPECT_TRUE(saw);
   const std::string text = agg.PrometheusText();
