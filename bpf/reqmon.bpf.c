@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /*
- * reqmon's kernel side: syscall tracepoints on the socket read/write paths of the processes
- * reqmon observes. For each read or write on a TCP socket (IPv4/IPv6) it submits one record to
- * the ring buffer: the header of include/reqmon/abi.h plus the first bytes of the payload.
- * Connection opens (accept, connect) and closes, and the fork/exec/exit of observed processes,
- * are records too. No kprobes or fentry are used: this kernel has neither.
+ * reqmon's kernel side. For each read or write on a TCP socket (IPv4/IPv6) by a process reqmon
+ * observes it submits one record to the ring buffer: the header of include/reqmon/abi.h plus the
+ * first bytes of the payload. Connection opens and closes, and the fork/exec/exit of observed
+ * processes, are records too. No kprobes or fentry are used: this kernel has neither.
+ *
+ * Two builds come from this file. The default one (kernel 6.5+) hooks the socket layer's own
+ * tracepoints (sock_recv_length, sock_send_length, inet_sock_set_state) as raw tracepoints and
+ * reads the syscall's arguments from the task's saved registers, so it attaches no syscall
+ * tracepoint: other processes' syscalls do not pay for reqmon. The compat one (RQ_COMPAT,
+ * kernel 5.8+) uses the syscall tracepoints of read/write and friends, accept, connect and close.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>

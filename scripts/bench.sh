@@ -10,6 +10,8 @@
 #     requests (tests/tools/capture_repeat), replayed with --replay --print-stats on one core.
 #  4. Scale: 10,000 concurrent keep-alive connections held open, then 100,000 short connections:
 #     reqmon's RSS and the kernel maps' memory.
+#  5. What processes reqmon does not observe pay: tests/tools/syscall_cost's getppid(), /dev/null
+#     write and loopback TCP write+read, without and with reqmon attached to nginx (3 pairs).
 # Prints a markdown table and writes it to docs/benchmarks.md. Needs root, a built reqmon
 # (scripts/build.sh) and scripts/setup.sh's packages. Every figure: median (min to max).
 set -euo pipefail
@@ -17,6 +19,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$here/build}
 reqmon=$build/reqmon
 repeat=$build/capture_repeat
+costtool=$build/syscall_cost
 PAIRS=${PAIRS:-5}            # A/B pairs for the overhead runs
 DURATION=${DURATION:-8}      # seconds per wrk run
 CONNS=${CONNS:-32}           # wrk connections
@@ -27,7 +30,7 @@ CHURN=${CHURN:-100000}       # short connections in the churn run
 out_md=${OUT:-$here/docs/benchmarks.md}
 
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (it attaches reqmon's eBPF programs)" >&2; exit 1; }
-for t in "$reqmon" "$repeat"; do [ -x "$t" ] || { echo "bench.sh: $t is missing: run scripts/build.sh" >&2; exit 1; }; done
+for t in "$reqmon" "$repeat" "$costtool"; do [ -x "$t" ] || { echo "bench.sh: $t is missing: run scripts/build.sh" >&2; exit 1; }; done
 for c in wrk ab nginx curl python3 bpftool; do
   command -v $c >/dev/null || [ -x /usr/sbin/$c ] || { echo "bench.sh: $c is missing: run scripts/setup.sh" >&2; exit 1; }
 done
@@ -143,6 +146,18 @@ ab_total=$(jget "$work/s.json" "['total_requests']")
 ab_lost=$(jget "$work/s.json" "['lost_events']")
 log "ab completed $ab_done (failed $ab_failed), reqmon counted $ab_total, lost $ab_lost"
 
+# ---- 5: what processes reqmon does not observe pay ---------------------------------------------
+log "unobserved processes: syscall costs without / with reqmon attached to nginx"
+: > "$work/sys.txt"
+for i in 1 2 3; do
+  a=$("$costtool" 300000)
+  start_reqmon
+  b=$("$costtool" 300000)
+  stop_reqmon
+  echo "$a $b" >> "$work/sys.txt"
+  log "syscall ns (getppid, /dev/null write, loopback write+read): without $a | with $b"
+done
+
 # ---- 3: pipeline throughput on one core ---------------------------------------------------------
 log "replay: recording a 3 s wrk run, repeating it past $REPLAY_MIN requests"
 "$reqmon" --pid "$master" --record "$work/wrk.rqcap" --no-api --log-file none --duration 6 \
@@ -232,6 +247,7 @@ import statistics, sys, subprocess, datetime, os
 work, out = sys.argv[1], sys.argv[2]
 pairs = [list(map(float, l.split())) for l in open(f"{work}/pairs.txt") if l.strip()]
 replay = [list(map(float, l.split())) for l in open(f"{work}/replay.txt") if l.strip()]
+sysc = [list(map(float, l.split())) for l in open(f"{work}/sys.txt") if l.strip()]
 hz = os.sysconf("SC_CLK_TCK")
 def f(xs, fmt="{:.3f}"):
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))} to {fmt.format(max(xs))})"
@@ -263,6 +279,9 @@ row("of which reqmon's own heap (RssAnon; the rest is the ring buffer mapped twi
 row("connections tracked with ${HOLD} open / after churn", "${held_open} / ${churn_open}", "${HOLD} / 0", int("${held_open}") >= ${HOLD} and int("${churn_open}") == 0)
 row("kernel maps memory idle / ${HOLD} open / after churn, KiB", "${maps_idle} / ${maps_held} / ${maps_churn}", "constant (preallocated)", "${maps_idle}" == "${maps_held}" == "${maps_churn}")
 row("scale run: reqmon count / lost (${HOLD} held + ${CHURN} short requests)", "${churn_total} / ${churn_lost}", "${HOLD} + ${CHURN} / 0", int("${churn_total}") == ${HOLD} + ${CHURN} and int("${churn_lost}") == 0)
+for i, what in enumerate(["getppid()", "100-byte write to /dev/null", "100-byte write + read over loopback TCP"]):
+    without = [r[i] for r in sysc]; with_ = [r[i + 3] for r in sysc]
+    row(f"a process reqmon does not observe: {what}, ns without / with reqmon", f"{f(without, '{:.0f}')} / {f(with_, '{:.0f}')}", "", True)
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1048576
 commit = subprocess.run(["git", "-C", "$here", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -273,7 +292,7 @@ md = [
   f"${PAIRS} alternating pairs of ${DURATION} s runs (overhead) or 3 runs (replay). The machine is shared "
   "and noisy: compare the ratios, which are measured in one run.", "",
   "Set-up: nginx (2 workers, \`return 200\`, access log off) on loopback; wrk -t1 -c${CONNS} with keep-alive; "
-  "reqmon attached by the master PID with default settings (4 KiB payload prefix, 16 MiB ring buffer, request "
+  "reqmon attached by the master PID with default settings (4 KiB payload prefix, 8 MiB ring buffer, request "
   "log on); wrk, nginx and reqmon share the same 2 cores.", "",
   "| what | measured | bar | meets bar |", "|---|---|---|---|", *rows, "",
   "Where the time goes and what was done about it: [performance.md](performance.md).", ""]

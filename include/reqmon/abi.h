@@ -86,7 +86,8 @@ struct rq_event_header {
 	__u32 pid;      /* tgid of the process */
 	__u32 tid;      /* thread id */
 	__s32 fd;       /* file descriptor (-1 for RQ_EV_PROC) */
-	__u64 ts_enter; /* CLOCK_MONOTONIC ns at syscall entry (bpf_ktime_get_ns) */
+	__u64 ts_enter; /* CLOCK_MONOTONIC ns at syscall entry (bpf_ktime_get_ns); the default build
+	                 * sees data and connection changes only at the end: = ts_exit */
 	__u64 ts_exit;  /* CLOCK_MONOTONIC ns at syscall exit */
 };
 

@@ -200,7 +200,7 @@ TEST_F(LiveCaptureTest, NginxByMasterPidKeepAliveAndNot) {
   EXPECT_EQ(rd->error(), "");
 }
 
-// The compat build (for kernels before 6.2) captures the same, byte for byte in the payloads.
+// The compat build (for kernels before 6.5) captures the same, byte for byte in the payloads.
 TEST_F(LiveCaptureTest, CompatBuildCapturesTheSame) {
   testing::Nginx nginx;
   CaptureConfig cfg;
