@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
+#include <vector>
 
 #include "test_util.h"
 
@@ -38,6 +40,18 @@ TEST(RequestLogTest, ResponseTimeFormat) {
   EXPECT_EQ(RequestLog::FormatResponseTime(0), "0");
   EXPECT_EQ(RequestLog::FormatResponseTime(10.0004), "10");
   EXPECT_EQ(RequestLog::FormatResponseTime(2.0005), "2.001");  // %.3f rounding of 2.0005...
+}
+
+// Request lines format durations in integers; the text must equal the "%.3f" formatting.
+TEST(RequestLogTest, IntegerDurationFormatEqualsFloatingPoint) {
+  std::mt19937_64 rng(20261123);
+  std::vector<uint64_t> cases = {0, 1, 499, 500, 501, 999, 1000, 1499, 1500, 1501, 999999, 1000000,
+                                 1000500, 2000500, 123456789, 5000000000, 86400000000000};
+  for (int i = 0; i < 200000; ++i) cases.push_back(rng() % (i % 2 ? 100000000 : 10000000000000));
+  for (uint64_t ns : cases)
+    ASSERT_EQ(RequestLog::FormatDurationNs(ns),
+              RequestLog::FormatResponseTime(static_cast<double>(ns) / 1e6))
+        << ns << " ns";
 }
 
 TEST(RequestLogTest, LinesAreByteExact) {

@@ -67,6 +67,8 @@ class RequestLog : public TransactionSink {
 
   /// "120", "0.532", "1.5": milliseconds with up to 3 decimals, trailing zeros and dot stripped.
   static std::string FormatResponseTime(double ms);
+  /// FormatResponseTime(ns / 1e6), computed in integers (what request lines use).
+  static std::string FormatDurationNs(uint64_t ns);
   /// The part after "<timestamp> - ": "Request: Method=GET, URL=/a?b=1, Status=200, Response
   /// Time=120ms".
   static std::string FormatRequest(const HttpTransaction& tx);
