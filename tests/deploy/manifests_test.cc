@@ -47,10 +47,12 @@ std::string Help() {
 }
 
 void ExpectFlagsExist(const std::vector<std::string>& args) {
-  for (const auto& a : args)
-    if (a.rfind("--", 0) == 0)
+  for (const auto& a : args) {
+    if (a.rfind("--", 0) == 0) {
       EXPECT_NE(Help().find(a.substr(0, a.find('=')) + " "), std::string::npos)
           << a << " is not a reqmon flag";
+    }
+  }
 }
 
 class Manifests : public ::testing::Test {
