@@ -306,7 +306,9 @@ static __always_inline void fill_endpoints(struct sock *sk, struct rq_endpoints 
 
 /* Records are submitted without waking the reader, which drains on a short timer: a wake-up per
  * record costs a busy server a third of its throughput here (shared/KERNEL-NOTES.md). Past
- * wakeup_bytes of backlog the reader is woken so that the buffer does not fill. */
+ * wakeup_bytes of backlog (64 KiB: a few hundred records) the reader is woken, so that under
+ * load it drains in short batches (the server never waits long behind it) and the buffer never
+ * fills. */
 static __always_inline __u64 rb_flags(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP

@@ -54,11 +54,13 @@ jget() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d'+sy
 log() { echo "[bench $(date +%T)] $*" >&2; }
 
 # ---- the server -----------------------------------------------------------------------------
+# One worker: with two, how wrk's 32 connections happened to split between them decided each
+# run (p99 either ~0.3 ms or ~4 ms, throughput +-20%), which drowned what reqmon costs.
 port=$(free_port)
 api_port=$(free_port)
 mkdir -p "$work/logs" "$work/html"
 cat > "$work/nginx.conf" <<CONF
-worker_processes 2; daemon on; master_process on; pid $work/nginx.pid;
+worker_processes 1; daemon on; master_process on; pid $work/nginx.pid;
 worker_rlimit_nofile 65536;
 error_log $work/logs/error.log warn;
 events { worker_connections 16384; }
@@ -291,7 +293,7 @@ md = [
   f"{mem:.0f} GiB, kernel {os.uname().release}, reqmon {commit}. Every figure is a median (min to max) over "
   f"${PAIRS} alternating pairs of ${DURATION} s runs (overhead) or 3 runs (replay). The machine is shared "
   "and noisy: compare the ratios, which are measured in one run.", "",
-  "Set-up: nginx (2 workers, \`return 200\`, access log off) on loopback; wrk -t1 -c${CONNS} with keep-alive; "
+  "Set-up: nginx (1 worker, \`return 200\`, access log off) on loopback; wrk -t1 -c${CONNS} with keep-alive; "
   "reqmon attached by the master PID with default settings (4 KiB payload prefix, 8 MiB ring buffer, request "
   "log on); wrk, nginx and reqmon share the same 2 cores.", "",
   "| what | measured | bar | meets bar |", "|---|---|---|---|", *rows, "",
