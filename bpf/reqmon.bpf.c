@@ -841,7 +841,7 @@ int sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exec")
+SEC("raw_tracepoint/sched_process_exec")
 int sched_process_exec(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -861,7 +861,7 @@ int sched_process_exec(void *ctx)
 	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exit")
+SEC("raw_tracepoint/sched_process_exit")
 int sched_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
