@@ -7,8 +7,10 @@
 // Skipped, with the reason printed, only where BPF is genuinely not permitted.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "app_support.h"
 #include "reqmon/capture/bpf_capture.h"
@@ -100,7 +102,15 @@ TEST_F(LiveTest, NginxExactCountsAndTimingAgreesWithAccessLog) {
 
   // SIGTERM: a clean exit, nothing left attached, every request in the log.
   EXPECT_EQ(reqmon_->Signal(SIGTERM, 10000), 0);
-  std::set<int> after = ReqmonPrograms();
+  // The kernel frees detached programs after an RCU grace period: give it a few seconds.
+  std::set<int> after;
+  for (int i = 0; i < 100; ++i) {
+    after = ReqmonPrograms();
+    bool any = false;
+    for (int id : ours_progs) any = any || after.count(id);
+    if (!any) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   for (int id : ours_progs) EXPECT_FALSE(after.count(id)) << "program " << id << " still loaded";
   std::string logtext = testing::ReadFile(dir_ / "monitor_logs.txt");
   static const std::regex req_line(
