@@ -38,42 +38,36 @@ struct Collector {
     c->records.emplace_back(static_cast<const char*>(data), len);
     if (c->writer) c->writer->Write(data, len);
   }
-  std::vector<rq_data_event> Data(uint8_t direction, std::string* joined_payloads) const {
-    std::vector<rq_data_event> out;
-    for (const auto& r : records) {
-      rq_event_header h;
-      std::memcpy(&h, r.data(), sizeof(h));
-      if (h.type != RQ_EV_DATA) continue;
-      rq_data_event ev;
-      std::memcpy(&ev, r.data(), sizeof(ev));
-      if (ev.direction != direction) continue;
-      out.push_back(ev);
-      joined_payloads->append(r.data() + sizeof(ev), ev.payload_len);
-      joined_payloads->push_back('\x01');  // keep records apart
-    }
-    return out;
-  }
-  std::vector<rq_conn_event> Conns(uint32_t type) const {
-    std::vector<rq_conn_event> out;
+  /// Calls f(event, record) for each record of `type`, read as a T.
+  template <typename T, typename F>
+  void ForEach(uint32_t type, F&& f) const {
     for (const auto& r : records) {
       rq_event_header h;
       std::memcpy(&h, r.data(), sizeof(h));
       if (h.type != type) continue;
-      rq_conn_event ev;
+      T ev;
       std::memcpy(&ev, r.data(), sizeof(ev));
-      out.push_back(ev);
+      f(ev, r);
     }
+  }
+  std::vector<rq_data_event> Data(uint8_t direction, std::string* joined_payloads) const {
+    std::vector<rq_data_event> out;
+    ForEach<rq_data_event>(RQ_EV_DATA, [&](const rq_data_event& ev, const std::string& r) {
+      if (ev.direction != direction) return;
+      out.push_back(ev);
+      joined_payloads->append(r.data() + sizeof(ev), ev.payload_len);
+      joined_payloads->push_back('\x01');  // keep records apart
+    });
     return out;
   }
-  size_t CountConn(uint32_t type) const {
-    size_t n = 0;
-    for (const auto& r : records) {
-      rq_event_header h;
-      std::memcpy(&h, r.data(), sizeof(h));
-      n += h.type == type;
-    }
-    return n;
+  std::vector<rq_conn_event> Conns(uint32_t type) const {
+    std::vector<rq_conn_event> out;
+    ForEach<rq_conn_event>(type, [&](const rq_conn_event& ev, const std::string&) {
+      out.push_back(ev);
+    });
+    return out;
   }
+  size_t CountConn(uint32_t type) const { return Conns(type).size(); }
 };
 
 class LiveCaptureTest : public ::testing::Test {
@@ -284,17 +278,11 @@ TEST_F(LiveCaptureTest, NginxWorkersForkedAfterAttachAreFollowed) {
     EXPECT_EQ(std::count(before.begin(), before.end(), static_cast<pid_t>(ev.h.pid)), 0)
         << "request served by an old worker";
   size_t forks = 0;
-  for (const auto& r : collector_.records) {
-    rq_event_header h;
-    std::memcpy(&h, r.data(), sizeof(h));
-    if (h.type != RQ_EV_PROC) continue;
-    rq_proc_event pe;
-    std::memcpy(&pe, r.data(), sizeof(pe));
-    if (pe.kind == RQ_PROC_FORK) {
-      EXPECT_EQ(pe.ppid, static_cast<uint32_t>(nginx.master_pid()));
-      ++forks;
-    }
-  }
+  collector_.ForEach<rq_proc_event>(RQ_EV_PROC, [&](const rq_proc_event& pe, const std::string&) {
+    if (pe.kind != RQ_PROC_FORK) return;
+    EXPECT_EQ(pe.ppid, static_cast<uint32_t>(nginx.master_pid()));
+    ++forks;
+  });
   EXPECT_GE(forks, 2u);
 }
 
