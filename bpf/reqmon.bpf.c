@@ -251,7 +251,7 @@ static __always_inline void fill_endpoints(struct sock *sk_raw, struct rq_endpoi
 }
 
 #else
-/* Compat build (kernels before 6.2): one CO-RE probe read per field. */
+/* Compat build (kernels before 6.5): one CO-RE probe read per field. */
 /* The struct sock behind fd if it is a TCP (stream, IPv4/IPv6) socket, else NULL. Walks the
  * task's file table: fd -> struct file -> inode mode must be a socket -> struct socket -> sk. */
 static __always_inline struct sock *fd_to_tcp_sock(int fd)

@@ -259,8 +259,8 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
     }
     cap->RefreshTargets();
   };
-  // The default build needs kernel 6.5+: BTF-typed reads and task storage (6.2), the socket
-  // layer's send/receive tracepoints (6.3), and sendfile going through them (6.5). Older kernels
+  // The default build needs kernel 6.5+: BTF-typed reads (6.2), the socket layer's send/receive
+  // tracepoints (6.3), and sendfile going through them (6.5). Older kernels
   // get the compat build: syscall tracepoints, CO-RE probe reads and hash maps. A default build
   // that loads but does not attach (a kernel built without those tracepoints) falls back too.
   bool attached = false;
