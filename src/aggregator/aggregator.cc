@@ -157,9 +157,7 @@ void Aggregator::OnTransaction(const HttpTransaction& tx) {
   uint64_t ts = inc ? std::max(tx.request_start_ns, tx.response_end_ns) : tx.response_end_ns;
   if (ts == 0) ts = tx.request_start_ns;
   const int64_t sec = WallSec(ts);
-  const uint64_t dur = (!inc && tx.response_end_ns >= tx.request_start_ns)
-                           ? tx.response_end_ns - tx.request_start_ns
-                           : 0;
+  const uint64_t dur = tx.response_ns();
   const int cls = (!inc && tx.status >= 100 && tx.status < 600) ? tx.status / 100 - 1 : -1;
 
   std::lock_guard<std::mutex> lock(mu_);

@@ -156,10 +156,7 @@ void AppendRequest(const HttpTransaction& tx, std::string* s) {
     s->append(buf, r.ptr);
   }
   s->append(", Response Time=");
-  AppendDurationNs(tx.incomplete || tx.response_end_ns < tx.request_start_ns
-                       ? 0
-                       : tx.response_end_ns - tx.request_start_ns,
-                   s);
+  AppendDurationNs(tx.response_ns(), s);
   s->append("ms");
 }
 

@@ -33,12 +33,13 @@ struct HttpTransaction {
   /// Unique per tracked connection (pid, fd, generation): a reused fd gets a new id.
   uint64_t connection_id = 0;
 
-  /// Response time in milliseconds (response_end_ns - request_start_ns), 0 when incomplete.
-  double response_ms() const {
-    return incomplete || response_end_ns < request_start_ns
-               ? 0.0
-               : static_cast<double>(response_end_ns - request_start_ns) / 1e6;
+  /// Response time in nanoseconds (response_end_ns - request_start_ns), 0 when incomplete.
+  uint64_t response_ns() const {
+    return incomplete || response_end_ns < request_start_ns ? 0
+                                                            : response_end_ns - request_start_ns;
   }
+  /// The same in milliseconds.
+  double response_ms() const { return static_cast<double>(response_ns()) / 1e6; }
 };
 
 /// Non-HTTP or undecodable bytes seen on an observed connection, for the "unparsed" counters.
