@@ -246,8 +246,12 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
 
   LoadSettings st{config.payload_bytes, config.all, !cgroup_ids.empty(), !config.comms.empty(),
                   static_cast<uint32_t>(getpid()), static_cast<uint64_t>(rb_mb) << 20};
-  /* Targets go into the maps before attaching, so no early event is filtered out. */
-  auto fill_targets = [&] {
+  // Loads one build, puts the targets in its maps (before attaching, so that no early event is
+  // filtered out) and attaches every program; a build that loads but does not attach is
+  // unloaded again.
+  bool attach_failed = false;
+  auto bring_up = [&](auto load) -> int {
+    if (int err = load(); err) return err;
     uint8_t one = 1;
     for (pid_t p : im.static_pids) im.AddTarget(p);
     for (uint64_t id : cgroup_ids)
@@ -258,55 +262,49 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
       bpf_map__update_elem(im.maps.target_comms, key, sizeof(key), &one, 1, BPF_ANY);
     }
     cap->RefreshTargets();
-  };
-  // The default build needs kernel 6.5+: BTF-typed reads (6.2), the socket layer's send/receive
-  // tracepoints (6.3), and sendfile going through them (6.5). Older kernels
-  // get the compat build: syscall tracepoints, CO-RE probe reads and hash maps. A default build
-  // that loads but does not attach (a kernel built without those tracepoints) falls back too.
-  bool attached = false;
-  int err = config.force_compat || !KernelAtLeast(6, 5)
-                ? -ENOTSUP
-                : LoadVariant<reqmon_bpf, reqmon_bpf__open, reqmon_bpf__load, reqmon_bpf__attach,
-                              reqmon_bpf__destroy>("default", st, &im.loaded);
-  if (!err) {
-    fill_targets();
-    err = im.loaded.attach(im.loaded.skel);
-    attached = !err;
-    if (err) {
+    attach_failed = false;
+    if (int err = im.loaded.attach(im.loaded.skel); err) {
       im.loaded.destroy(im.loaded.skel);
       im.loaded = LoadedSkeleton{};
+      attach_failed = true;
+      return err;
     }
-  }
+    return 0;
+  };
+  // The default build needs kernel 6.5+: BTF-typed reads (6.2), the socket layer's send/receive
+  // tracepoints (6.3), and sendfile going through them (6.5). Older kernels get the compat build:
+  // syscall tracepoints, CO-RE probe reads and hash maps. A default build that loads but does not
+  // attach (a kernel built without those tracepoints) falls back too.
+  int err = config.force_compat || !KernelAtLeast(6, 5) ? -ENOTSUP : bring_up([&] {
+    return LoadVariant<reqmon_bpf, reqmon_bpf__open, reqmon_bpf__load, reqmon_bpf__attach,
+                       reqmon_bpf__destroy>("default", st, &im.loaded);
+  });
   if (err && err != -EPERM && err != -EACCES) {
     if (config.verbose)
-      std::fprintf(stderr, "reqmon: default programs did not load (%s); trying the compat build\n",
-                   strerror(-err));
-    err = LoadVariant<reqmon_compat_bpf, reqmon_compat_bpf__open, reqmon_compat_bpf__load,
-                      reqmon_compat_bpf__attach, reqmon_compat_bpf__destroy>("compat", st,
-                                                                               &im.loaded);
+      std::fprintf(stderr, "reqmon: default programs did not load or attach (%s); trying the "
+                   "compat build\n", strerror(-err));
+    if (std::string why = EnsureSyscallTracepoints(); !why.empty()) {
+      *error = why;
+      return nullptr;
+    }
+    err = bring_up([&] {
+      return LoadVariant<reqmon_compat_bpf, reqmon_compat_bpf__open, reqmon_compat_bpf__load,
+                         reqmon_compat_bpf__attach, reqmon_compat_bpf__destroy>("compat", st,
+                                                                                  &im.loaded);
+    });
   }
   if (err) {
     if (err == -EPERM || err == -EACCES) {
       *error = "the kernel refused to load reqmon's eBPF programs (" + std::string(strerror(-err)) +
                "): BPF is not permitted here (seccomp, lockdown, or missing CAP_BPF/CAP_PERFMON)";
+    } else if (attach_failed) {
+      *error = "cannot attach reqmon's tracepoints: " + std::string(strerror(-err)) + ": " +
+               g_last_libbpf_error;
     } else {
       *error = "cannot load reqmon's eBPF programs: " + std::string(strerror(-err)) + ": " +
                g_last_libbpf_error + " (rerun with --verbose for the verifier log)";
     }
     return nullptr;
-  }
-  if (!attached) {
-    if (std::string why = EnsureSyscallTracepoints(); !why.empty()) {
-      *error = why;
-      return nullptr;
-    }
-    fill_targets();
-    /* Attach: every program to its tracepoint. */
-    if (int err = im.loaded.attach(im.loaded.skel); err) {
-      *error = "cannot attach reqmon's tracepoints: " + std::string(strerror(-err)) + ": " +
-               g_last_libbpf_error;
-      return nullptr;
-    }
   }
   im.rb = ring_buffer__new(bpf_map__fd(im.maps.events), &Impl::OnRecord, &im, nullptr);
   if (!im.rb) {
