@@ -434,14 +434,17 @@ static __always_inline int emit_data(const struct rq_args *a, long ret, __u64 id
  * the struct sock at hand. Unlike syscall tracepoints they cost nothing to other syscalls (a
  * syscall tracepoint sends every syscall of every process through the slow path) and need no
  * entry program: the syscall's own arguments are still in the task's saved user registers. */
+/* The syscall number in the saved registers, and the numbers of the syscalls reqmon reads. */
 #if defined(__TARGET_ARCH_x86)
 #define RQ_NR(regs) ((regs)->orig_ax)
-enum { NR_READ = 0, NR_WRITE = 1, NR_READV = 19, NR_WRITEV = 20, NR_SENDFILE = 40, NR_SENDTO = 44,
-       NR_RECVFROM = 45, NR_SENDMSG = 46, NR_RECVMSG = 47 };
+enum { NR_READ = 0, NR_WRITE = 1, NR_CLOSE = 3, NR_READV = 19, NR_WRITEV = 20, NR_SENDFILE = 40,
+       NR_CONNECT = 42, NR_SENDTO = 44, NR_RECVFROM = 45, NR_SENDMSG = 46, NR_RECVMSG = 47,
+       NR_SHUTDOWN = 48 };
 #elif defined(__TARGET_ARCH_arm64)
 #define RQ_NR(regs) ((regs)->syscallno)
-enum { NR_READ = 63, NR_WRITE = 64, NR_READV = 65, NR_WRITEV = 66, NR_SENDFILE = 71, NR_SENDTO = 206,
-       NR_RECVFROM = 207, NR_SENDMSG = 211, NR_RECVMSG = 212 };
+enum { NR_CLOSE = 57, NR_READ = 63, NR_WRITE = 64, NR_READV = 65, NR_WRITEV = 66, NR_SENDFILE = 71,
+       NR_CONNECT = 203, NR_SENDTO = 206, NR_RECVFROM = 207, NR_SHUTDOWN = 210, NR_SENDMSG = 211,
+       NR_RECVMSG = 212 };
 #else
 #error "reqmon's default build knows the syscall numbers of x86_64 and arm64 only"
 #endif
@@ -670,11 +673,6 @@ static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct soc
  * fd is the syscall's first argument. Accepted connections have no record of their own: the
  * first bytes read or written open them (the role follows from whether a request or a response
  * came first), and the reader tells a reused fd by its new endpoints. */
-#if defined(__TARGET_ARCH_x86)
-enum { NR_CLOSE = 3, NR_CONNECT = 42, NR_SHUTDOWN = 48 };
-#else
-enum { NR_CLOSE = 57, NR_CONNECT = 203, NR_SHUTDOWN = 210 };
-#endif
 enum { RQ_TCP_ESTABLISHED = 1, RQ_TCP_SYN_SENT = 2, RQ_TCP_SYN_RECV = 3, RQ_TCP_FIN_WAIT1 = 4,
        RQ_TCP_CLOSE = 7, RQ_TCP_CLOSE_WAIT = 8, RQ_TCP_LAST_ACK = 9 };
 
