@@ -95,6 +95,11 @@ void ConnectionTracker::Finish(uint32_t i, uint64_t ts_ns) {
   free_.push_back(i);
 }
 
+void ConnectionTracker::Close(uint32_t i, uint64_t ts_ns) {
+  ++counters_.connections_closed;
+  Finish(i, ts_ns);
+}
+
 void ConnectionTracker::OnData(const rq_data_event& ev, std::string_view payload) {
   ++counters_.data_records;
   if (ev.bytes > 0) counters_.data_bytes += static_cast<uint64_t>(ev.bytes);
@@ -102,8 +107,7 @@ void ConnectionTracker::OnData(const rq_data_event& ev, std::string_view payload
   uint32_t i = Find(key);
   if (i != kNone && slots_[i]->conn.OtherConnection(ev.ep)) {
     // The fd was closed and reused without its close being seen.
-    ++counters_.connections_closed;
-    Finish(i, ev.h.ts_exit);
+    Close(i, ev.h.ts_exit);
     i = kNone;
   }
   if (i == kNone) {
@@ -119,19 +123,13 @@ void ConnectionTracker::OnConn(const rq_conn_event& ev) {
   const uint64_t key = Key(ev.h.pid, ev.h.fd);
   const uint32_t i = Find(key);
   if (ev.h.type == RQ_EV_OPEN) {
-    if (i != kNone) {
-      ++counters_.connections_closed;
-      Finish(i, ev.h.ts_exit);
-    }
+    if (i != kNone) Close(i, ev.h.ts_exit);
     rq_role role = static_cast<rq_role>(ev.role);
     if (role != RQ_ROLE_SERVER && role != RQ_ROLE_CLIENT) role = RQ_ROLE_UNKNOWN;
     Start(key, ev.h.pid, ev.h.fd, role, ev.ep);
   } else if (ev.h.type == RQ_EV_CLOSE) {
     // A close naming other endpoints than the fd's connection is not about it.
-    if (i != kNone && !slots_[i]->conn.OtherConnection(ev.ep)) {
-      ++counters_.connections_closed;
-      Finish(i, ev.h.ts_exit);
-    }
+    if (i != kNone && !slots_[i]->conn.OtherConnection(ev.ep)) Close(i, ev.h.ts_exit);
   }
 }
 
@@ -142,10 +140,7 @@ void ConnectionTracker::OnProc(const rq_proc_event& ev) {
   for (const auto& [key, slot] : index_) {
     if (static_cast<uint32_t>(key >> 32) == ev.h.pid) victims.push_back(slot);
   }
-  for (uint32_t i : victims) {
-    ++counters_.connections_closed;
-    Finish(i, ev.h.ts_exit);
-  }
+  for (uint32_t i : victims) Close(i, ev.h.ts_exit);
 }
 
 size_t ConnectionTracker::Compact(size_t keep) {
@@ -161,10 +156,7 @@ size_t ConnectionTracker::Compact(size_t keep) {
 }
 
 void ConnectionTracker::FinishAll() {
-  while (lru_tail_ != kNone) {
-    ++counters_.connections_closed;
-    Finish(lru_tail_, 0);
-  }
+  while (lru_tail_ != kNone) Close(lru_tail_, 0);
 }
 
 }  // namespace reqmon

@@ -103,6 +103,8 @@ class ConnectionTracker : public EventSink {
   uint32_t Find(uint64_t key);
   uint32_t Start(uint64_t key, uint32_t pid, int32_t fd, rq_role role, const rq_endpoints& ep);
   void Finish(uint32_t slot, uint64_t ts_ns);
+  /// Finish() for a connection that ended (close, fd reuse, exit, shutdown), counted as closed.
+  void Close(uint32_t slot, uint64_t ts_ns);
   void Unlink(uint32_t slot);
   void PushFront(uint32_t slot);
   void Touch(uint32_t slot);
