@@ -1,6 +1,30 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
-/* BPF-only helpers and constants that vmlinux.h does not carry (they are macros in the kernel). */
+/*
+ * The one header of reqmon's kernel side. The programs are split by hook family, one file each
+ * (reqmon.bpf.c compiles them as one unit):
+ *
+ *   maps.bpf.c         the settings and maps, defined once (every other file declares them here)
+ *   socket_data.bpf.c  bytes read and written on TCP sockets
+ *   connections.bpf.c  connections opened and closed
+ *   processes.bpf.c    fork, exec and exit of observed processes
+ *   tls.bpf.c          plaintext from OpenSSL's SSL_read/SSL_write (uprobes)
+ *
+ * Two builds come from the same files. The default one (kernel 6.5+) hooks the socket layer's
+ * own tracepoints (sock_recv_length, sock_send_length, inet_sock_set_state) as raw tracepoints
+ * and reads the syscall's arguments from the task's saved registers, so it attaches no syscall
+ * tracepoint: other processes' syscalls do not pay for reqmon. The compat one (RQ_COMPAT,
+ * kernel 5.8+) uses the syscall tracepoints of read/write and friends, accept, connect and
+ * close. No kprobes or fentry are used: this kernel has neither.
+ */
 #pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "reqmon/abi.h"
 
 #define RQ_AF_INET 2
 #define RQ_AF_INET6 10
@@ -8,8 +32,10 @@
 #define RQ_S_IFMT 00170000
 #define RQ_S_IFSOCK 0140000
 #define RQ_EINPROGRESS 115
+#define RQ_EAGAIN 11
 
-/* Syscall arguments stashed at sys_enter, keyed by pid_tgid, picked up at sys_exit. */
+/* Syscall arguments: stashed at sys_enter and picked up at sys_exit (compat build), or read
+ * from the saved registers (default build). Also describes a TLS plaintext record. */
 struct rq_args {
 	__u64 ts_enter;
 	__u64 ubuf;     /* user pointer: the buffer, the iovec array, or the msghdr */
@@ -18,7 +44,8 @@ struct rq_args {
 	__u32 iovcnt;   /* readv/writev: iovec count */
 	__u8 syscall;   /* enum rq_syscall */
 	__u8 direction; /* enum rq_direction */
-	__u8 pad[6];
+	__u8 flags;     /* enum rq_data_flags */
+	__u8 pad[5];
 };
 
 /* Per-CPU scratch for one data record: the event header plus room for the payload. Twice the
@@ -27,3 +54,459 @@ struct rq_scratch {
 	struct rq_data_event ev;
 	__u8 payload[RQ_MAX_PAYLOAD * 2];
 };
+
+/* ---- settings and maps (defined in maps.bpf.c) ------------------------------------------------ */
+
+#ifdef RQ_DEFINE_MAPS
+#define RQ_EXTERN
+#else
+#define RQ_EXTERN extern
+#endif
+
+/* Set by the loader between open and load. */
+extern const volatile __u32 max_payload;  /* payload prefix copied per syscall */
+extern const volatile bool filter_all;    /* --all: every process but reqmon */
+extern const volatile bool filter_cgroup; /* --cgroup given */
+extern const volatile bool filter_comm;   /* --comm given */
+extern const volatile __u32 self_tgid;    /* reqmon itself, never observed */
+extern const volatile __u64 wakeup_bytes; /* wake the reader past this backlog */
+
+/* Observed processes (tgid -> 1). Filled by the loader; forks of observed processes and execs
+ * matching a --comm name are added here by the programs, exits removed. */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+/* --cgroup: ids (cgroup v2 inode numbers) of the chosen cgroups and their descendants. */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} target_cgroups SEC(".maps");
+
+/* --comm: process names, zero-padded to 16 bytes. */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RQ_MAX_COMMS);
+	__type(key, char[RQ_COMM_LEN]);
+	__type(value, __u8);
+} target_comms SEC(".maps");
+
+/* One scratch record per CPU. A plain array indexed by CPU rather than a per-CPU array, whose
+ * values are capped at 32 KiB; programs here do not migrate or nest on a CPU. Sized to the
+ * number of possible CPUs by the loader. */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rq_scratch);
+} scratch SEC(".maps");
+
+/* Counters (enum rq_stat), per CPU, summed by the loader. */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RQ_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Size set by the loader (--ring-buffer-mb). */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+#ifdef RQ_COMPAT
+/* Compat build: syscall arguments from sys_enter until sys_exit, keyed by thread id. (The
+ * default build needs none: it reads them from the task's saved user registers.) */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct rq_args);
+} active SEC(".maps");
+#else
+/* The target set as a bitmap over PIDs below RQ_PID_BITS (the default pid_max on 64-bit), so
+ * that the check every socket call of every process pays is one load, not a hash lookup. Kept in
+ * step with "targets" by the programs and by the loader (through the mmapped .bss). */
+#define RQ_PID_BITS (1u << 22)
+extern __u64 target_bits[RQ_PID_BITS / 64];
+#endif
+
+/* ---- targets ------------------------------------------------------------------------------- */
+
+#ifndef RQ_COMPAT
+/* The word of tgid's bit. The mask bounds the index for the verifier; the empty asm keeps
+ * clang from dropping it as redundant after the caller's range check. */
+static __always_inline __u64 *pid_word(__u32 tgid)
+{
+	__u32 w = tgid >> 6;
+
+	asm volatile("" : "+r"(w));
+	w &= RQ_PID_BITS / 64 - 1;
+	return &target_bits[w];
+}
+
+static __always_inline void target_add(__u32 tgid)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&targets, &tgid, &one, BPF_ANY);
+	if (tgid < RQ_PID_BITS)
+		__sync_fetch_and_or(pid_word(tgid), 1ULL << (tgid & 63));
+}
+
+static __always_inline void target_del(__u32 tgid)
+{
+	bpf_map_delete_elem(&targets, &tgid);
+	if (tgid < RQ_PID_BITS)
+		__sync_fetch_and_and(pid_word(tgid), ~(1ULL << (tgid & 63)));
+}
+
+static __always_inline bool target_has(__u32 tgid)
+{
+	if (tgid < RQ_PID_BITS)
+		return *pid_word(tgid) & (1ULL << (tgid & 63));
+	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+}
+#else
+static __always_inline void target_add(__u32 tgid)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&targets, &tgid, &one, BPF_ANY);
+}
+
+static __always_inline void target_del(__u32 tgid)
+{
+	bpf_map_delete_elem(&targets, &tgid);
+}
+
+static __always_inline bool target_has(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+}
+
+/* The current thread's argument slot. */
+static __always_inline struct rq_args *args_slot(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args zero = {};
+
+	bpf_map_update_elem(&active, &id, &zero, BPF_ANY);
+	return bpf_map_lookup_elem(&active, &id);
+}
+
+static __always_inline struct rq_args *args_find(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	return bpf_map_lookup_elem(&active, &id);
+}
+#endif
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void count_n(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		*v += n;
+}
+
+/* Is this process observed? Checked first in every program, so that the cost for every other
+ * process on the machine is one load (default build) or one hash lookup (compat). */
+static __always_inline bool is_target(__u32 tgid)
+{
+	if (tgid == self_tgid)
+		return false;
+	if (filter_all)
+		return true;
+	if (target_has(tgid))
+		return true;
+	if (filter_cgroup) {
+		__u64 cg = bpf_get_current_cgroup_id();
+		if (bpf_map_lookup_elem(&target_cgroups, &cg))
+			return true;
+	}
+	return false;
+}
+
+#ifndef RQ_COMPAT
+/* Default build: the syscall behind a socket-layer event is read from the task's saved user
+ * registers. The syscall number there, and the numbers of the syscalls reqmon reads. */
+#if defined(__TARGET_ARCH_x86)
+#define RQ_NR(regs) ((regs)->orig_ax)
+enum { NR_READ = 0, NR_WRITE = 1, NR_CLOSE = 3, NR_READV = 19, NR_WRITEV = 20, NR_SENDFILE = 40,
+       NR_CONNECT = 42, NR_SENDTO = 44, NR_RECVFROM = 45, NR_SENDMSG = 46, NR_RECVMSG = 47,
+       NR_SHUTDOWN = 48 };
+#elif defined(__TARGET_ARCH_arm64)
+#define RQ_NR(regs) ((regs)->syscallno)
+enum { NR_CLOSE = 57, NR_READ = 63, NR_WRITE = 64, NR_READV = 65, NR_WRITEV = 66, NR_SENDFILE = 71,
+       NR_CONNECT = 203, NR_SENDTO = 206, NR_RECVFROM = 207, NR_SHUTDOWN = 210, NR_SENDMSG = 211,
+       NR_RECVMSG = 212 };
+#else
+#error "reqmon's default build knows the syscall numbers of x86_64 and arm64 only"
+#endif
+#else
+/* The arguments stashed at entry for syscall `sys`, taken (cleared) so they are used once. */
+static __always_inline bool take_args(__u8 sys, struct rq_args *out)
+{
+	struct rq_args *ap;
+
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
+		return false;
+	ap = args_find();
+	if (!ap || ap->syscall != sys)
+		return false;
+	*out = *ap;
+	ap->syscall = 0;
+	return true;
+}
+
+#endif
+
+/* ---- sockets ------------------------------------------------------------------------------- */
+
+#ifndef RQ_COMPAT
+/* Read-only view of a kernel pointer as a BTF-typed one: field loads then compile to direct,
+ * fault-safe loads instead of one bpf_probe_read_kernel() call each (the verifier turns this
+ * kfunc into a plain move). Needs kernel 6.2+ (bpf_rdonly_cast). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define RQ_CAST(type, ptr) ((type *)bpf_rdonly_cast((void *)(ptr), bpf_core_type_id_kernel(type)))
+
+static __always_inline void fill_endpoints(struct sock *sk_raw, struct rq_endpoints *ep)
+{
+	struct sock *sk = RQ_CAST(struct sock, sk_raw);
+	__u16 family = sk->__sk_common.skc_family;
+
+	__builtin_memset(ep, 0, sizeof(*ep));
+	ep->family = family;
+	ep->lport = sk->__sk_common.skc_num;
+	ep->rport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (family == RQ_AF_INET) {
+		__u32 l = sk->__sk_common.skc_rcv_saddr, r = sk->__sk_common.skc_daddr;
+
+		__builtin_memcpy(ep->laddr, &l, 4);
+		__builtin_memcpy(ep->raddr, &r, 4);
+	} else {
+		/* All 16 bytes: BPF_CORE_READ_INTO() would size the copy by the array's element. */
+		bpf_probe_read_kernel(ep->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(ep->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+#else
+/* Compat build (kernels before 6.5): one CO-RE probe read per field. */
+/* The struct sock behind fd if it is a TCP (stream, IPv4/IPv6) socket, else NULL. Walks the
+ * task's file table: fd -> struct file -> inode mode must be a socket -> struct socket -> sk. */
+static __always_inline struct sock *fd_to_tcp_sock(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & RQ_S_IFMT) != RQ_S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return NULL;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != RQ_AF_INET && family != RQ_AF_INET6)
+		return NULL;
+	if (BPF_CORE_READ(sk, sk_type) != RQ_SOCK_STREAM)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void fill_endpoints(struct sock *sk, struct rq_endpoints *ep)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	__builtin_memset(ep, 0, sizeof(*ep));
+	ep->family = family;
+	ep->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ep->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == RQ_AF_INET) {
+		bpf_probe_read_kernel(ep->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_probe_read_kernel(ep->raddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_probe_read_kernel(ep->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(ep->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+#endif
+
+/* ---- records ------------------------------------------------------------------------------- */
+
+/* Records are submitted without waking the reader, which drains on a short timer: a wake-up per
+ * record costs a busy server a third of its throughput here (shared/KERNEL-NOTES.md). Past
+ * wakeup_bytes of backlog (64 KiB: a few hundred records) the reader is woken, so that under
+ * load it drains in short batches (the server never waits long behind it) and the buffer never
+ * fills. */
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_header(struct rq_event_header *h, __u32 type, __u64 id, int fd,
+					__u64 ts_enter, __u64 ts_exit)
+{
+	h->type = type;
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	h->fd = fd;
+	h->ts_enter = ts_enter;
+	h->ts_exit = ts_exit;
+}
+
+/* For 1 <= n <= RQ_MAX_PAYLOAD returns n, in a form whose bounds the verifier can follow (a plain
+ * "if (n > max)" clamp is often reordered away by clang). */
+static __always_inline __u32 bound_len(__u32 n)
+{
+	return ((n - 1) & (RQ_MAX_PAYLOAD - 1)) + 1;
+}
+
+/* Copies up to want bytes spread over an iovec array into s->payload; returns bytes copied. */
+static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *iovp, __u32 iovcnt,
+				      __u32 want)
+{
+	struct iovec iovs[RQ_MAX_IOV];
+	__u32 off = 0, cnt = iovcnt < RQ_MAX_IOV ? iovcnt : RQ_MAX_IOV, bytes;
+
+	if (cnt == 0)
+		return 0;
+	/* The first iovecs in one read. The empty asm keeps the mask, which bounds the size for
+	 * the verifier, from being dropped as redundant. */
+	bytes = cnt * sizeof(struct iovec) - 1;
+	asm volatile("" : "+r"(bytes));
+	bytes = (bytes & (sizeof(iovs) - 1)) + 1;
+	if (bpf_probe_read_user(iovs, bytes, iovp))
+		return 0;
+	for (int i = 0; i < RQ_MAX_IOV; i++) {
+		__u32 n;
+
+		if (i >= cnt || off >= want)
+			break;
+		n = want - off;
+		if (iovs[i].iov_len < n)
+			n = iovs[i].iov_len;
+		if (n == 0)
+			continue;
+		/* off < want <= RQ_MAX_PAYLOAD and n <= RQ_MAX_PAYLOAD: the copy stays within the
+		 * scratch payload, which is twice RQ_MAX_PAYLOAD long. */
+		off &= RQ_MAX_PAYLOAD - 1;
+		if (bpf_probe_read_user(&s->payload[off], bound_len(n), iovs[i].iov_base))
+			break;
+		off += n;
+	}
+	return off;
+}
+
+/* Is this the start of a TLS record (content type 20..23, protocol version 3.x)? The kernel side
+ * tells a TLS connection by its ciphertext, so that one process's TLS and plain connections (a
+ * TLS front end with a plain upstream) are kept apart. */
+static __always_inline bool tls_record_start(const __u8 *p, long len)
+{
+	return len >= 5 && p[0] >= 20 && p[0] <= 23 && p[1] == 3 && p[2] <= 4;
+}
+
+/* Fills the scratch record for the data described by *a (ret bytes moved) and copies the
+ * payload prefix; returns it, or NULL. */
+static __always_inline struct rq_scratch *build_data(const struct rq_args *a, long ret, __u64 id,
+						     __u64 now)
+{
+	struct rq_scratch *s;
+	__u32 cpu = bpf_get_smp_processor_id(), cap, want, len = 0;
+
+	s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return NULL;
+
+	fill_header(&s->ev.h, RQ_EV_DATA, id, a->fd, a->ts_enter, now);
+	fill_endpoints((struct sock *)a->sk, &s->ev.ep);
+	s->ev.bytes = ret;
+	s->ev.direction = a->direction;
+	s->ev.syscall = a->syscall;
+	s->ev.role = RQ_ROLE_UNKNOWN;
+	s->ev.flags = a->flags;
+
+	cap = max_payload;
+	if (cap > RQ_MAX_PAYLOAD)
+		cap = RQ_MAX_PAYLOAD;
+	want = ret < cap ? ret : cap;
+	if (a->flags & RQ_DATA_TLS_CIPHER)
+		want = 0;
+
+	switch (a->syscall) {
+	case RQ_SYS_SENDFILE:
+		/* Bytes went from a file to the socket inside the kernel: size only. */
+		break;
+	case RQ_SYS_READV:
+	case RQ_SYS_WRITEV:
+		len = copy_iov(s, (const struct iovec *)a->ubuf, a->iovcnt, want);
+		break;
+	case RQ_SYS_RECVMSG:
+	case RQ_SYS_SENDMSG: {
+		struct user_msghdr mh;
+
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a->ubuf) == 0)
+			len = copy_iov(s, mh.msg_iov, mh.msg_iovlen, want);
+		break;
+	}
+	default:
+		len = want ? bound_len(want) : 0;
+		if (len && bpf_probe_read_user(s->payload, len, (void *)a->ubuf))
+			len = 0;
+		break;
+	}
+	len = len ? bound_len(len) : 0;
+	s->ev.payload_len = len;
+	if (len < ret && a->syscall != RQ_SYS_SENDFILE && !(a->flags & RQ_DATA_TLS_CIPHER))
+		count(RQ_STAT_TRUNCATED);
+	return s;
+}
+
+/* Submits the record build_data() filled. */
+static __always_inline void submit_data(struct rq_scratch *s, __u32 stat)
+{
+	__u32 len = s->ev.payload_len;
+
+	len = len ? bound_len(len) : 0;
+	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + len, rb_flags()))
+		count(RQ_STAT_LOST);
+	else
+		count(stat);
+}
+
+/* Submits one data record: the data described by *a, ret bytes moved. */
+static __always_inline int emit_data(const struct rq_args *a, long ret, __u64 id, __u64 now)
+{
+	struct rq_scratch *s = build_data(a, ret, id, now);
+
+	if (s)
+		submit_data(s, a->flags & RQ_DATA_TLS ? RQ_STAT_TLS_DATA : RQ_STAT_DATA);
+	return 0;
+}

@@ -11,7 +11,9 @@
 #include <linux/types.h>
 #endif
 
-#define RQ_ABI_VERSION 1
+/* 2: data records carry flags (TLS plaintext, TLS ciphertext seen) and the SSL_* "syscalls";
+ * the layout is that of version 1, whose records read the same (flags were 0). */
+#define RQ_ABI_VERSION 2
 
 /* Hard ceiling on the payload prefix copied per syscall; the load-time setting is at most this. */
 #define RQ_MAX_PAYLOAD 16384
@@ -53,6 +55,19 @@ enum rq_syscall {
 	RQ_SYS_ACCEPT4,
 	RQ_SYS_CONNECT,
 	RQ_SYS_CLOSE,
+	RQ_SYS_SSL_READ,  /* plaintext returned by OpenSSL's SSL_read/SSL_read_ex (a uretprobe) */
+	RQ_SYS_SSL_WRITE, /* plaintext handed to OpenSSL's SSL_write/SSL_write_ex (a uprobe) */
+};
+
+/* rq_data_event.flags. */
+enum rq_data_flags {
+	/* The payload is the plaintext of a TLS connection, from the TLS library; fd and endpoints
+	 * are those of the TCP connection it travelled on. */
+	RQ_DATA_TLS = 1,
+	/* No payload: the first TLS ciphertext reqmon saw on this connection (bytes = that read
+	 * or write). The connection's ciphertext is never copied or parsed; this record only says
+	 * that it carries TLS, so that a process whose TLS library is not hooked can be named. */
+	RQ_DATA_TLS_CIPHER = 2,
 };
 
 /* Role of a connection, as far as the kernel saw it open. */
@@ -100,7 +115,7 @@ struct rq_data_event {
 	__u8 direction;    /* enum rq_direction */
 	__u8 syscall;      /* enum rq_syscall */
 	__u8 role;         /* enum rq_role as known to the kernel (RQ_ROLE_UNKNOWN usually) */
-	__u8 pad;
+	__u8 flags;        /* enum rq_data_flags (0 for plain TCP bytes) */
 	/* __u8 payload[payload_len] follows */
 };
 
@@ -134,5 +149,8 @@ enum rq_stat {
 	RQ_STAT_DATA,           /* data records submitted */
 	RQ_STAT_TRUNCATED,      /* data records whose payload was cut to the prefix */
 	RQ_STAT_CONN,           /* open/close records submitted */
+	RQ_STAT_TLS_DATA,       /* TLS plaintext records submitted */
+	RQ_STAT_TLS_CIPHER_BYTES, /* TLS ciphertext bytes seen and not copied */
+	RQ_STAT_TLS_UNBOUND,    /* TLS plaintext dropped: its TCP connection was not known */
 	RQ_STAT_MAX,
 };

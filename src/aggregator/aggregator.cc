@@ -177,6 +177,7 @@ void Aggregator::OnTransaction(const HttpTransaction& tx) {
   }
 
   total_->Add(tx, dur, cls, sec, cur_sec_);
+  if (tx.tls && !inc) ++tls_requests_;
   if (!inc && tx.status >= 0 && tx.status < static_cast<int>(status_counts_.size())) {
     if (status_counts_[tx.status]++ == 0) status_order_.push_back(tx.status);
   }
@@ -215,6 +216,7 @@ void Aggregator::OnTransaction(const HttpTransaction& tx) {
     e.query.assign(tx.query);
     e.status = tx.status;
     e.incomplete = inc;
+    e.tls = tx.tls;
     e.response_ms = static_cast<double>(dur) / 1e6;
     e.request_bytes = tx.request_bytes;
     e.response_bytes = tx.response_bytes;
@@ -222,6 +224,11 @@ void Aggregator::OnTransaction(const HttpTransaction& tx) {
     recent_next_ = (recent_next_ + 1) % recent_.size();
     if (recent_size_ < recent_.size()) ++recent_size_;
   }
+}
+
+void Aggregator::SetTlsProcesses(std::vector<TlsProcessInfo> processes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  tls_processes_ = std::move(processes);
 }
 
 void Aggregator::OnUnparsed(const UnparsedBytes& u) {
@@ -358,6 +365,8 @@ StatsSnapshot Aggregator::Snapshot() const {
   snap.unparsed_bytes = unparsed_bytes_;
   snap.unparsed_resyncs = unparsed_resyncs_;
   snap.lost_events = lost_events_;
+  snap.tls_requests = tls_requests_;
+  snap.tls_processes = tls_processes_;
   snap.extra = extra_;
   snap.routes.reserve(routes_.size());
   for (const auto& r : routes_) {

@@ -153,6 +153,22 @@ ordered_json Aggregator::StatsJson() const {
   j["response_bytes"] = t.response_bytes;
   j["unparsed"] = ordered_json{{"bytes", snap.unparsed_bytes}, {"resyncs", snap.unparsed_resyncs}};
   j["lost_events"] = snap.lost_events;
+  {
+    // TLS: the share of requests that came over TLS, the processes whose TLS library is
+    // hooked, and those whose TLS reqmon cannot see (their HTTPS requests are missing).
+    ordered_json hooked = ordered_json::array(), uncovered = ordered_json::array();
+    for (const TlsProcessInfo& p : snap.tls_processes) {
+      if (p.covered)
+        hooked.push_back({{"pid", p.pid}, {"comm", p.comm}, {"library", p.library}});
+      else
+        uncovered.push_back({{"pid", p.pid}, {"comm", p.comm}, {"reason", p.reason}});
+    }
+    j["tls"] = ordered_json{
+        {"requests", snap.tls_requests},
+        {"share", t.count ? Round(static_cast<double>(snap.tls_requests) / t.count, 4) : 0.0},
+        {"hooked_processes", std::move(hooked)}};
+    j["tls_not_covered"] = std::move(uncovered);
+  }
   for (const auto& [section, counters] : snap.extra) {
     if (j.contains(section) || section == "routes" || section == "processes") continue;
     ordered_json c = ordered_json::object();
@@ -279,6 +295,7 @@ ordered_json Aggregator::RequestsJson(size_t limit) const {
     e["query"] = r.query;
     e["status"] = r.incomplete ? ordered_json(nullptr) : ordered_json(r.status);
     e["incomplete"] = r.incomplete;
+    e["tls"] = r.tls;
     e["response_time_ms"] = r.incomplete ? ordered_json(nullptr)
                                          : ordered_json(Round(r.response_ms, 3));
     e["request_bytes"] = r.request_bytes;
@@ -411,6 +428,14 @@ std::string Aggregator::PrometheusText() const {
   fmt::format_to(it, "reqmon_http_request_bytes_total {}\n", snap.total.request_bytes);
   Family(out, "reqmon_http_response_bytes_total", "counter", "HTTP response bytes (head + body).");
   fmt::format_to(it, "reqmon_http_response_bytes_total {}\n", snap.total.response_bytes);
+  Family(out, "reqmon_http_tls_requests_total", "counter",
+         "Complete HTTP requests that travelled over TLS (plaintext from the TLS library).");
+  fmt::format_to(it, "reqmon_http_tls_requests_total {}\n", snap.tls_requests);
+  size_t uncovered = 0;
+  for (const TlsProcessInfo& p : snap.tls_processes) uncovered += p.covered ? 0 : 1;
+  Family(out, "reqmon_tls_not_covered_processes", "gauge",
+         "Observed processes whose TLS reqmon cannot see (their HTTPS requests are missing).");
+  fmt::format_to(it, "reqmon_tls_not_covered_processes {}\n", uncovered);
   Family(out, "reqmon_lost_events_total", "counter",
          "Kernel records dropped because the ring buffer was full.");
   fmt::format_to(it, "reqmon_lost_events_total {}\n", snap.lost_events);

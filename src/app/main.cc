@@ -76,7 +76,16 @@ struct Options {
   double duration = 0;
   bool demo = false;
   bool verbose = false;
+  bool no_tls = false;
 };
+
+// The capture's view of TLS coverage, for /stats.
+std::vector<TlsProcessInfo> TlsInfo(const BpfCapture& cap) {
+  std::vector<TlsProcessInfo> out;
+  for (const TlsProcess& p : cap.TlsProcesses())
+    out.push_back({static_cast<uint32_t>(p.pid), p.comm, p.covered, p.library, p.reason});
+  return out;
+}
 
 // "127.0.0.1:9100", "[::1]:9100", "localhost:9100", ":9100" (all IPv4 addresses).
 bool ParseListen(const std::string& s, std::string* host, uint16_t* port, std::string* error) {
@@ -264,6 +273,7 @@ int RunLive(Options o) {
   cc.ring_buffer_mb = o.ring_buffer_mb;
   cc.proc_root = o.proc_root;
   cc.verbose = o.verbose;
+  cc.tls = !o.no_tls;
   auto cap = BpfCapture::Start(cc, &Pipeline::OnRecordThunk, &pipe, &err);
   if (!cap) {
     if (api) api->Stop();
@@ -283,8 +293,11 @@ int RunLive(Options o) {
   }
   for (pid_t p : cap->TargetPids()) agg.SetProcessName(p, ProcessComm(o.proc_root, p));
   if (api) api->SetReady(true);
-  std::fprintf(stderr, "reqmon: observing %zu process(es) (%s eBPF build); dashboard at http://%s/\n",
-               cap->TargetPids().size(), cap->variant(), api ? api->address().c_str() : "(off)");
+  size_t hooked = 0;
+  for (const TlsProcess& p : cap->TlsProcesses()) hooked += p.covered ? 1 : 0;
+  std::fprintf(stderr, "reqmon: observing %zu process(es) (%s eBPF build; TLS hooked in %zu); "
+               "dashboard at http://%s/\n", cap->TargetPids().size(), cap->variant(), hooked,
+               api ? api->address().c_str() : "(off)");
 
   // Once a second, off the drain thread: system sample, rates, target refresh, kernel counters.
   std::atomic<bool> sampler_stop{false};
@@ -306,6 +319,7 @@ int RunLive(Options o) {
       agg.Tick(MonoNow());
       CaptureCounters kc = cap->Counters();
       agg.SetLostEvents(kc.lost);
+      agg.SetTlsProcesses(TlsInfo(*cap));
       if (log) log->OnSystemSample(s);
       if (!cc.comms.empty() || !cc.ports.empty() || !cc.cgroups.empty()) cap->RefreshTargets();
       for (int i = 0; i < 10 && !sampler_stop; ++i)
@@ -347,6 +361,10 @@ int RunLive(Options o) {
       counters["kernel_data_records"] = kc.data;
       counters["kernel_truncated_records"] = kc.truncated;
       counters["kernel_connection_records"] = kc.conn;
+      counters["kernel_tls_records"] = kc.tls_data;
+      counters["kernel_tls_ciphertext_bytes"] = kc.tls_cipher_bytes;
+      counters["kernel_tls_unbound"] = kc.tls_unbound;
+      counters["tls_uprobes"] = cap->TlsLinks();
       counters["connections_open"] = pipe.tracker().counters().connections_open;
       counters["targets"] = cap->TargetPids().size();
       agg.SetCounters("capture", counters);
@@ -443,6 +461,8 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
   app.add_option("--web-dir", o.web_dir, "folder of the dashboard's files");
   app.add_option("--duration", o.duration, "stop after this many seconds (0: run until Ctrl-C)")
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--no-tls", o.no_tls,
+               "attach no uprobes to TLS libraries (HTTPS requests are then not seen)");
   app.add_flag("-v,--verbose", o.verbose, "print libbpf's messages (the verifier log on failure)");
 
   try {

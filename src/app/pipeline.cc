@@ -36,7 +36,9 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
           {"malformed_records", bad_records_},
           {"connections_opened", tc.connections_opened},
           {"connections_evicted", tc.connections_evicted},
-          {"data_bytes", tc.data_bytes}};
+          {"data_bytes", tc.data_bytes},
+          {"tls_records", tc.tls_records},
+          {"tls_connections", tc.tls_connections}};
 }
 
 }  // namespace reqmon

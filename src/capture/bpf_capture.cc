@@ -10,13 +10,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "reqmon.skel.h"
 #include "reqmon_compat.skel.h"
@@ -109,6 +112,7 @@ struct LoadedSkeleton {
   LoadedMaps maps;
   uint64_t* target_bits = nullptr;  // the programs' PID bitmap (mmapped .bss); compat: none
   size_t target_bits_words = 0;
+  TlsPrograms tls;
   int (*attach)(void*) = nullptr;
   void (*destroy)(void*) = nullptr;
   const char* name = "";
@@ -132,12 +136,20 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
   bpf_map__set_max_entries(skel->maps.events, st.ring_bytes);
   int ncpu = libbpf_num_possible_cpus();
   bpf_map__set_max_entries(skel->maps.scratch, ncpu > 0 ? ncpu : 1);
+  /* The TLS uprobes are attached per process by TlsProbes, never by the skeleton. */
+  const TlsPrograms tls = {skel->progs.ssl_read_enter,   skel->progs.ssl_read_ex_enter,
+                           skel->progs.ssl_read_exit,    skel->progs.ssl_read_ex_exit,
+                           skel->progs.ssl_write_enter,  skel->progs.ssl_write_ex_enter};
+  for (bpf_program* p : {tls.read_enter, tls.read_ex_enter, tls.read_exit, tls.read_ex_exit,
+                         tls.write_enter, tls.write_ex_enter})
+    bpf_program__set_autoattach(p, false);
   /* Load: the verifier checks every program. */
   if (int err = Load(skel); err) {
     Destroy(skel);
     return err;
   }
   out->skel = skel;
+  out->tls = tls;
   if constexpr (requires { skel->bss->target_bits; }) {
     out->target_bits = reinterpret_cast<uint64_t*>(skel->bss->target_bits);
     out->target_bits_words = sizeof(skel->bss->target_bits) / sizeof(uint64_t);
@@ -158,6 +170,43 @@ struct BpfCapture::Impl {
   void* ctx = nullptr;
   int handled = 0;
   std::set<pid_t> static_pids;  // --pid trees resolved at start
+  BpfCapture* owner = nullptr;
+
+  // TLS probes are attached off the drain thread: at once for a fork or exec record, and every
+  // second for the rest (a library loaded later with dlopen, targets refreshed by name or port).
+  std::unique_ptr<TlsProbes> tls;
+  std::thread tls_thread;
+  std::mutex tls_mu;
+  std::condition_variable tls_cv;
+  bool tls_wake = false;
+  bool tls_stop = false;
+
+  void WakeTls() {
+    {
+      std::lock_guard<std::mutex> lock(tls_mu);
+      tls_wake = true;
+    }
+    tls_cv.notify_one();
+  }
+  void TlsLoop() {
+    std::unique_lock<std::mutex> lock(tls_mu);
+    while (!tls_stop) {
+      lock.unlock();
+      tls->Sync(owner->TargetPids());
+      lock.lock();
+      tls_cv.wait_for(lock, std::chrono::seconds(1), [this] { return tls_wake || tls_stop; });
+      tls_wake = false;
+    }
+  }
+  void StopTls() {
+    if (!tls_thread.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(tls_mu);
+      tls_stop = true;
+    }
+    tls_cv.notify_one();
+    tls_thread.join();
+  }
 
   // The target set lives in the "targets" map and, for the default build, also in the
   // programs' PID bitmap; both change together.
@@ -173,14 +222,42 @@ struct BpfCapture::Impl {
       __atomic_fetch_and(&loaded.target_bits[pid / 64], ~(1ULL << (pid % 64)), __ATOMIC_RELAXED);
   }
 
+  // Records the TLS side wants to know about: new processes, and ciphertext seen.
+  void Peek(const void* data, size_t len) {
+    uint32_t type;
+    if (len < sizeof(rq_data_event)) {
+      if (len >= sizeof(rq_proc_event)) {
+        std::memcpy(&type, data, sizeof(type));
+        if (type == RQ_EV_PROC) {
+          rq_proc_event ev;
+          std::memcpy(&ev, data, sizeof(ev));
+          if (ev.kind == RQ_PROC_FORK || ev.kind == RQ_PROC_EXEC) WakeTls();
+        }
+      }
+      return;
+    }
+    std::memcpy(&type, data, sizeof(type));
+    if (type != RQ_EV_DATA) return;
+    uint8_t flags;
+    std::memcpy(&flags, static_cast<const char*>(data) + offsetof(rq_data_event, flags), 1);
+    if (flags & RQ_DATA_TLS_CIPHER) {
+      uint32_t pid;
+      std::memcpy(&pid, static_cast<const char*>(data) + offsetof(rq_event_header, pid), 4);
+      tls->TlsSeen(static_cast<pid_t>(pid));
+    }
+  }
+
   static int OnRecord(void* self, void* data, size_t len) {
     auto* impl = static_cast<Impl*>(self);
+    if (impl->tls) impl->Peek(data, len);
     impl->cb(impl->ctx, data, len);
     ++impl->handled;
     return 0;
   }
 
   ~Impl() {
+    StopTls();
+    tls.reset();  // detaches the uprobes
     if (rb) ring_buffer__free(rb);
     if (loaded.skel) loaded.destroy(loaded.skel);  // detaches every program, closes every map
   }
@@ -311,6 +388,13 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
     *error = "cannot open the ring buffer: " + std::string(strerror(errno));
     return nullptr;
   }
+  im.owner = cap.get();
+  if (config.tls) {
+    im.tls = std::make_unique<TlsProbes>(im.loaded.tls, config.proc_root);
+    // Attach in the processes observed now before returning, so that their first requests count.
+    im.tls->Sync(cap->TargetPids());
+    im.tls_thread = std::thread([&im] { im.TlsLoop(); });
+  }
   return cap;
 }
 
@@ -348,6 +432,12 @@ void BpfCapture::RefreshTargets() {
 
 const char* BpfCapture::variant() const { return impl_->loaded.name; }
 
+std::vector<TlsProcess> BpfCapture::TlsProcesses() const {
+  return impl_->tls ? impl_->tls->Processes() : std::vector<TlsProcess>{};
+}
+
+size_t BpfCapture::TlsLinks() const { return impl_->tls ? impl_->tls->links() : 0; }
+
 std::vector<pid_t> BpfCapture::TargetPids() const {
   std::vector<pid_t> out;
   int fd = bpf_map__fd(impl_->maps.targets);
@@ -366,7 +456,8 @@ CaptureCounters BpfCapture::Counters() const {
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return c;
   std::vector<uint64_t> vals(ncpu);
-  uint64_t* fields[RQ_STAT_MAX] = {&c.lost, &c.data, &c.truncated, &c.conn};
+  uint64_t* fields[RQ_STAT_MAX] = {&c.lost,     &c.data,     &c.truncated,        &c.conn,
+                                   &c.tls_data, &c.tls_cipher_bytes, &c.tls_unbound};
   for (uint32_t i = 0; i < RQ_STAT_MAX; ++i) {
     if (bpf_map__lookup_elem(impl_->maps.stats, &i, sizeof(i), vals.data(),
                              vals.size() * sizeof(uint64_t), 0) != 0)

@@ -112,9 +112,11 @@ std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, std:
     std::fclose(f);
     return nullptr;
   }
-  if (r->info_.abi_version != RQ_ABI_VERSION) {
+  // ABI 1 records have the layout of ABI 2 with zero flags: both read the same.
+  if (r->info_.abi_version != RQ_ABI_VERSION && r->info_.abi_version != 1) {
     *error = path + ": unsupported record ABI version " + std::to_string(r->info_.abi_version) +
-             " at byte offset 12 (this reqmon reads version " + std::to_string(RQ_ABI_VERSION) + ")";
+             " at byte offset 12 (this reqmon reads versions 1 and " +
+             std::to_string(RQ_ABI_VERSION) + ")";
     std::fclose(f);
     return nullptr;
   }

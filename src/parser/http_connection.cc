@@ -184,6 +184,7 @@ void HttpConnection::Reset(uint32_t pid, int32_t fd, uint64_t connection_id, rq_
   counters_ = counters;
   sink_ = sink;
   upgraded_ = false;
+  tls_ = false;
   active_ = true;
   last_resp_ts_ = 0;
   const bool known = role == RQ_ROLE_SERVER || role == RQ_ROLE_CLIENT;
@@ -218,6 +219,7 @@ void HttpConnection::CountUnparsed(uint64_t bytes, bool resync) {
 
 void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {
   if (!active_) return;
+  if (ev.flags & RQ_DATA_TLS) tls_ = true;
   uint64_t bytes = ev.bytes > 0 ? static_cast<uint64_t>(ev.bytes) : 0;
   if (bytes < payload.size()) bytes = payload.size();
   if (role_ == RQ_ROLE_UNKNOWN && !InferRole(ev, payload)) {
@@ -502,6 +504,7 @@ void HttpConnection::FillRequest(const Pending& req) {
   tx_.connection_id = connection_id_;
   tx_.ep = ep_;
   tx_.role = static_cast<uint8_t>(role_);
+  tx_.tls = tls_;
   tx_.request_start_ns = req.start_ns;
   const char* name = llhttp_method_name(static_cast<llhttp_method_t>(req.method));
   tx_.method.assign(name);

@@ -101,7 +101,14 @@ void ConnectionTracker::Close(uint32_t i, uint64_t ts_ns) {
 }
 
 void ConnectionTracker::OnData(const rq_data_event& ev, std::string_view payload) {
+  // Ciphertext is never parsed: the kernel only says it saw some. The plaintext comes from the
+  // TLS library as records of their own (RQ_DATA_TLS), parsed like any other bytes.
+  if (ev.flags & RQ_DATA_TLS_CIPHER) {
+    ++counters_.tls_connections;
+    return;
+  }
   ++counters_.data_records;
+  if (ev.flags & RQ_DATA_TLS) ++counters_.tls_records;
   if (ev.bytes > 0) counters_.data_bytes += static_cast<uint64_t>(ev.bytes);
   const uint64_t key = Key(ev.h.pid, ev.h.fd);
   uint32_t i = Find(key);

@@ -9,7 +9,7 @@
 
 namespace {
 
-TEST(AbiLayoutTest, Version) { EXPECT_EQ(RQ_ABI_VERSION, 1); }
+TEST(AbiLayoutTest, Version) { EXPECT_EQ(RQ_ABI_VERSION, 2); }
 
 TEST(AbiLayoutTest, Constants) {
   EXPECT_EQ(RQ_MAX_PAYLOAD, 16384);
@@ -25,6 +25,10 @@ TEST(AbiLayoutTest, Constants) {
   EXPECT_EQ(RQ_SYS_READ, 1);
   EXPECT_EQ(RQ_SYS_SENDFILE, 9);
   EXPECT_EQ(RQ_SYS_CLOSE, 13);
+  EXPECT_EQ(RQ_SYS_SSL_READ, 14);
+  EXPECT_EQ(RQ_SYS_SSL_WRITE, 15);
+  EXPECT_EQ(RQ_DATA_TLS, 1);
+  EXPECT_EQ(RQ_DATA_TLS_CIPHER, 2);
   EXPECT_EQ(RQ_ROLE_UNKNOWN, 0);
   EXPECT_EQ(RQ_ROLE_SERVER, 1);
   EXPECT_EQ(RQ_ROLE_CLIENT, 2);
@@ -62,7 +66,7 @@ TEST(AbiLayoutTest, DataEvent) {
   EXPECT_EQ(offsetof(rq_data_event, direction), 84u);
   EXPECT_EQ(offsetof(rq_data_event, syscall), 85u);
   EXPECT_EQ(offsetof(rq_data_event, role), 86u);
-  EXPECT_EQ(offsetof(rq_data_event, pad), 87u);
+  EXPECT_EQ(offsetof(rq_data_event, flags), 87u);
 }
 
 TEST(AbiLayoutTest, ConnEvent) {

@@ -99,11 +99,22 @@ struct TargetSummary {
   double duration_sum_s = 0;
 };
 
+/// A process whose TLS reqmon hooks (covered), or whose TLS it cannot see (with the reason).
+struct TlsProcessInfo {
+  uint32_t pid = 0;
+  std::string comm;
+  bool covered = false;
+  std::string library;  ///< the file hooked, when covered
+  std::string reason;   ///< why not, when not covered
+};
+
 /// Everything /stats and /metrics/prometheus need, copied under the lock.
 struct StatsSnapshot {
   LatencySummary total;
   std::vector<std::pair<int, uint64_t>> status_codes;  ///< in order of first appearance
   uint64_t unparsed_bytes = 0, unparsed_resyncs = 0, lost_events = 0;
+  uint64_t tls_requests = 0;               ///< complete requests that travelled over TLS
+  std::vector<TlsProcessInfo> tls_processes;  ///< SetTlsProcesses
   std::map<std::string, std::map<std::string, uint64_t>> extra;  ///< SetCounters sections
   std::vector<RouteSummary> routes;        ///< sorted by count desc, then method, route
   std::vector<ProcessSummary> processes;   ///< sorted by count desc, then pid
@@ -124,6 +135,7 @@ struct RecentRequest {
   std::string method, path, query;
   int status = 0;
   bool incomplete = false;
+  bool tls = false;
   double response_ms = 0;
   uint64_t request_bytes = 0, response_bytes = 0;
   rq_endpoints ep{};
@@ -154,6 +166,8 @@ class Aggregator : public TransactionSink {
   /// Replaces the generic counter section `section` (rendered as a top-level object in /stats
   /// and as reqmon_stat{section,name} in Prometheus). Names must not collide with /stats keys.
   void SetCounters(const std::string& section, const std::map<std::string, uint64_t>& counters);
+  /// The processes whose TLS is hooked or not covered (live capture; see tls_probes.h).
+  void SetTlsProcesses(std::vector<TlsProcessInfo> processes);
   /// Names a pid (e.g. from exec events) before the sampler sees it.
   void SetProcessName(uint32_t pid, const std::string& comm);
   /// Turns on identification: each new pid is classified once with `identify` (normally
@@ -233,6 +247,8 @@ class Aggregator : public TransactionSink {
   std::unordered_map<uint32_t, ProcessIdentity> idents_;  ///< bounded: cleared when large
 
   uint64_t unparsed_bytes_ = 0, unparsed_resyncs_ = 0, lost_events_ = 0;
+  uint64_t tls_requests_ = 0;
+  std::vector<TlsProcessInfo> tls_processes_;
   std::map<std::string, std::map<std::string, uint64_t>> extra_;
   SystemSample last_sample_;
 };

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "reqmon/capture/tls_probes.h"
+
 namespace reqmon {
 
 struct CaptureConfig {
@@ -25,6 +27,7 @@ struct CaptureConfig {
   std::string proc_root = "/proc";
   bool verbose = false;              ///< print libbpf's own messages
   bool force_compat = false;         ///< load the compat build even where the default one works
+  bool tls = true;                   ///< attach OpenSSL uprobes in observed processes
 };
 
 struct CaptureCounters {
@@ -32,6 +35,9 @@ struct CaptureCounters {
   uint64_t data = 0;       ///< data records submitted
   uint64_t truncated = 0;  ///< data records cut to the payload prefix
   uint64_t conn = 0;       ///< open/close records submitted
+  uint64_t tls_data = 0;   ///< TLS plaintext records submitted
+  uint64_t tls_cipher_bytes = 0;  ///< TLS ciphertext bytes seen, not copied
+  uint64_t tls_unbound = 0;       ///< TLS plaintext dropped: connection unknown
 };
 
 /// Called for each record, in ring-buffer order, on the thread that calls Poll().
@@ -59,6 +65,10 @@ class BpfCapture {
   std::vector<pid_t> TargetPids() const;
 
   CaptureCounters Counters() const;
+  /// Processes whose TLS is hooked, and those whose TLS is not covered (see tls_probes.h).
+  std::vector<TlsProcess> TlsProcesses() const;
+  /// TLS uprobes attached right now.
+  size_t TlsLinks() const;
   const CaptureConfig& config() const { return config_; }
   /// Which build of the programs the kernel took: "default" (6.2+) or "compat".
   const char* variant() const;

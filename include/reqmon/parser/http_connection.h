@@ -203,6 +203,7 @@ class HttpConnection {
   rq_role role_ = RQ_ROLE_UNKNOWN;
   bool upgraded_ = false;
   bool active_ = false;
+  bool tls_ = false;  ///< plaintext of a TLS connection seen (RQ_DATA_TLS)
   uint64_t last_resp_ts_ = 0;  ///< ts_exit of the last response-direction record
   rq_endpoints ep_{};
   Options options_;

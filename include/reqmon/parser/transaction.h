@@ -32,6 +32,9 @@ struct HttpTransaction {
   uint8_t role = RQ_ROLE_SERVER;
   /// Unique per tracked connection (pid, fd, generation): a reused fd gets a new id.
   uint64_t connection_id = 0;
+  /// The request travelled over TLS: its bytes are the plaintext of the TLS library
+  /// (RQ_DATA_TLS records).
+  bool tls = false;
 
   /// Response time in nanoseconds (response_end_ns - request_start_ns), 0 when incomplete.
   uint64_t response_ns() const {

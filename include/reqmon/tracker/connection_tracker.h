@@ -59,6 +59,9 @@ struct TrackerCounters {
   uint64_t connections_evicted = 0;  ///< finished because max_connections was reached
   uint64_t data_records = 0;         ///< data records seen
   uint64_t data_bytes = 0;           ///< bytes those records transferred (captured or not)
+  uint64_t tls_records = 0;          ///< of which TLS plaintext from the TLS library
+  uint64_t tls_connections = 0;      ///< connections whose TLS ciphertext the kernel saw (and
+                                     ///< did not copy: RQ_DATA_TLS_CIPHER)
   HttpCounters http;                 ///< transactions, unparsed bytes, resyncs, truncated, ...
 };
 

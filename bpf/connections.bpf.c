@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/*
+ * Connections: a record when an observed process connects (a client connection opens) or closes
+ * a TCP connection. Accepted connections open with their first bytes (socket_data.bpf.c).
+ */
+#include "reqmon.bpf.h"
+#include "tls.bpf.h"
+
+static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct sock *sk, __u8 role,
+					__u8 sys, __s32 ret, __u64 ts_enter)
+{
+	struct rq_conn_event ev = {};
+
+	fill_header(&ev.h, type, id, fd, ts_enter, bpf_ktime_get_ns());
+	fill_endpoints(sk, &ev.ep);
+	ev.role = role;
+	ev.syscall = sys;
+	ev.ret = ret;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags()))
+		count(RQ_STAT_LOST);
+	else
+		count(RQ_STAT_CONN);
+}
+
+#ifndef RQ_COMPAT
+/* Default build: connections from the TCP state changes the observed process makes itself, so
+ * that no syscall tracepoint is attached (one would send every syscall of every process on the
+ * host through the slow path). Connecting (CLOSE -> SYN_SENT inside connect) opens a client
+ * connection; closing (-> FIN_WAIT1, LAST_ACK or CLOSE inside close or shutdown) ends one. The
+ * fd is the syscall's first argument. Accepted connections have no record of their own: the
+ * first bytes read or written open them (the role follows from whether a request or a response
+ * came first), and the reader tells a reused fd by its new endpoints. */
+enum { RQ_TCP_ESTABLISHED = 1, RQ_TCP_SYN_SENT = 2, RQ_TCP_SYN_RECV = 3, RQ_TCP_FIN_WAIT1 = 4,
+       RQ_TCP_CLOSE = 7, RQ_TCP_CLOSE_WAIT = 8, RQ_TCP_LAST_ACK = 9 };
+
+SEC("raw_tracepoint/inet_sock_set_state")
+int inet_sock_set_state(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sock *sk = (struct sock *)ctx->args[0];
+	int oldstate = (int)ctx->args[1], newstate = (int)ctx->args[2];
+	struct pt_regs *regs;
+	long nr;
+
+	/* A socket that reaches CLOSE is about to be freed: its memory may be a new socket next. */
+	if (newstate == RQ_TCP_CLOSE)
+		tls_sock_forget((__u64)sk);
+	/* A close is the first step out of an open state (a second close, or a close after a
+	 * shutdown, starts from FIN_WAIT or LAST_ACK: already reported). */
+	if (newstate == RQ_TCP_FIN_WAIT1 || newstate == RQ_TCP_LAST_ACK || newstate == RQ_TCP_CLOSE) {
+		if (oldstate != RQ_TCP_ESTABLISHED && oldstate != RQ_TCP_CLOSE_WAIT &&
+		    oldstate != RQ_TCP_SYN_SENT && oldstate != RQ_TCP_SYN_RECV)
+			return 0;
+	} else if (newstate != RQ_TCP_SYN_SENT) {
+		return 0;
+	}
+	if (!is_target(id >> 32) || !sk)
+		return 0;
+	/* State changes in softirq (a FIN or RST arriving) run on whatever task was interrupted;
+	 * only the ones inside the process's own connect, close or shutdown count. */
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	nr = RQ_NR(regs);
+	if (newstate == RQ_TCP_SYN_SENT) {
+		if (nr != NR_CONNECT)
+			return 0;
+		submit_conn(RQ_EV_OPEN, id, PT_REGS_PARM1_SYSCALL(regs), sk, RQ_ROLE_CLIENT,
+			    RQ_SYS_CONNECT, 0, bpf_ktime_get_ns());
+		return 0;
+	}
+	if (nr != NR_CLOSE && nr != NR_SHUTDOWN)
+		return 0;
+	submit_conn(RQ_EV_CLOSE, id, PT_REGS_PARM1_SYSCALL(regs), sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE,
+		    0, bpf_ktime_get_ns());
+	return 0;
+}
+
+#else
+/* Compat build: accept, accept4, connect and close through their syscall tracepoints. */
+static __always_inline int enter_conn(int fd, __u8 sys)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args *a;
+
+	if (!is_target(id >> 32))
+		return 0;
+	a = args_slot();
+	if (!a)
+		return 0;
+	a->ts_enter = bpf_ktime_get_ns();
+	a->fd = fd;
+	a->syscall = sys;
+	return 0;
+}
+
+static __always_inline int exit_conn(long ret, __u8 sys)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_args a;
+	struct sock *sk;
+	int fd;
+
+	if (!take_args(sys, &a))
+		return 0;
+	if (a.syscall == RQ_SYS_CONNECT) {
+		/* Non-blocking connects return -EINPROGRESS and complete later: open all the same. */
+		if (ret != 0 && ret != -RQ_EINPROGRESS)
+			return 0;
+		fd = a.fd;
+	} else {
+		if (ret < 0)
+			return 0;
+		fd = ret;
+	}
+	sk = fd_to_tcp_sock(fd);
+	if (!sk)
+		return 0;
+	submit_conn(RQ_EV_OPEN, id, fd, sk,
+		    a.syscall == RQ_SYS_CONNECT ? RQ_ROLE_CLIENT : RQ_ROLE_SERVER, a.syscall, ret,
+		    a.ts_enter);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int sys_enter_accept(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_conn(ctx->args[0], RQ_SYS_ACCEPT);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int sys_enter_accept4(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_conn(ctx->args[0], RQ_SYS_ACCEPT4);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_conn(ctx->args[0], RQ_SYS_CONNECT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int sys_exit_accept(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret, RQ_SYS_ACCEPT); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret, RQ_SYS_ACCEPT4); }
+SEC("tracepoint/syscalls/sys_exit_connect")
+int sys_exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_conn(ctx->ret, RQ_SYS_CONNECT); }
+
+/* The fd still names the socket at entry; after exit it may already be reused. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	int fd = ctx->args[0];
+	struct sock *sk;
+	__u64 now;
+
+	if (!is_target(id >> 32))
+		return 0;
+	sk = fd_to_tcp_sock(fd);
+	if (!sk)
+		return 0;
+	tls_sock_forget((__u64)sk);
+	now = bpf_ktime_get_ns();
+	submit_conn(RQ_EV_CLOSE, id, fd, sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE, 0, now);
+	return 0;
+}
+
+#endif /* RQ_COMPAT */

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/*
+ * TLS plaintext from OpenSSL (libssl.so.3 or .1.1, or an executable that exports its symbols,
+ * like Node.js). The loader attaches these per observed process, never to a library file as a
+ * whole: a uprobe traps in every process that maps the file, and a hit costs about 10 us here.
+ * How the plaintext is tied to its TCP connection is told in tls.bpf.h.
+ */
+#include "reqmon.bpf.h"
+#include "tls.bpf.h"
+
+static __always_inline struct rq_tls_thread *tls_thread(__u64 id)
+{
+	struct rq_tls_thread *t = bpf_map_lookup_elem(&tls_threads, &id);
+	struct rq_tls_thread zero = {};
+
+	if (t)
+		return t;
+	bpf_map_update_elem(&tls_threads, &id, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&tls_threads, &id);
+}
+
+static __always_inline int read_enter(__u64 ssl, __u64 buf, __u64 readbytes)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_tls_thread *t = tls_thread(id);
+
+	if (!t)
+		return 0;
+	t->reading = 1;
+	t->r_ssl = ssl;
+	t->r_buf = buf;
+	t->r_readbytes = readbytes;
+	t->nested_sk = 0;
+	t->w_sk = 0; /* another call: the last write's would-block window is over */
+	return 0;
+}
+
+static __always_inline int read_exit(long ok, bool ex)
+{
+	__u64 id = bpf_get_current_pid_tgid(), sk;
+	struct rq_tls_thread *t = bpf_map_lookup_elem(&tls_threads, &id);
+	struct rq_tls_key k = {.tgid = id >> 32};
+	struct rq_tls_conn *c;
+	long n = ok;
+	int fd;
+
+	if (!t || !t->reading)
+		return 0;
+	t->reading = 0;
+	if (ex) {
+		size_t got = 0;
+
+		/* SSL_read_ex returns 1 and stores the count. */
+		if (ok != 1 || bpf_probe_read_user(&got, sizeof(got), (void *)t->r_readbytes))
+			return 0;
+		n = got;
+	}
+	if (n <= 0)
+		return 0;
+	k.ssl = t->r_ssl;
+	if (t->nested_sk) {
+		sk = t->nested_sk;
+		fd = t->nested_fd;
+		tls_bind(k.tgid, k.ssl, sk, fd);
+	} else if ((c = bpf_map_lookup_elem(&tls_conns, &k))) {
+		sk = c->sk;
+		fd = c->fd;
+	} else if (t->last_sk) {
+		sk = t->last_sk;
+		fd = t->last_fd;
+		tls_bind(k.tgid, k.ssl, sk, fd);
+	} else {
+		count(RQ_STAT_TLS_UNBOUND);
+		return 0;
+	}
+	tls_emit(t->r_buf, n, RQ_DIR_INGRESS, RQ_SYS_SSL_READ, sk, fd, id, bpf_ktime_get_ns());
+	return 0;
+}
+
+static __always_inline int write_enter(__u64 ssl, __u64 buf, long num)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_tls_key k = {.tgid = id >> 32, .ssl = ssl};
+	struct rq_tls_thread *t = tls_thread(id);
+	struct rq_tls_conn *c;
+
+	if (!t)
+		return 0;
+	t->w_ssl = ssl;
+	t->w_sk = 0;
+	t->write_pending = 0;
+	c = bpf_map_lookup_elem(&tls_conns, &k);
+	if (c && c->retry) {
+		/* The repeat of a write that would block: its plaintext was emitted already. */
+		c->retry = 0;
+		t->w_sk = c->sk; /* it may block again */
+		return 0;
+	}
+	if (num <= 0)
+		return 0;
+	t->w_buf = buf;
+	t->w_num = num;
+	t->write_pending = 1;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
+{
+	return read_enter((__u64)ssl, (__u64)buf, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	return read_enter((__u64)ssl, (__u64)buf, (__u64)readbytes);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_exit, int ret)
+{
+	return read_exit(ret, false);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_ex_exit, int ret)
+{
+	return read_exit(ret, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num)
+{
+	return write_enter((__u64)ssl, (__u64)buf, num);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num, size_t *written)
+{
+	return write_enter((__u64)ssl, (__u64)buf, num > 0x7fffffff ? 0x7fffffff : (long)num);
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * TLS state shared by tls.bpf.c (uprobes on OpenSSL's SSL_read/SSL_write) and socket_data.bpf.c
+ * (the socket reads and writes those calls make).
+ *
+ * A TLS connection is told by its ciphertext: the first read or write on a socket that starts
+ * with a TLS record header marks the socket (tls_socks). From then on its bytes are counted, never
+ * copied or parsed; the plaintext comes from the library instead, tied to the socket like this:
+ *  - SSL_read/SSL_read_ex: entry (the buffer) and return (how many bytes). The socket read made
+ *    inside the call tells the socket; a call served from OpenSSL's own buffer uses the SSL
+ *    object's socket learned before (tls_conns); a library that does its socket I/O outside the
+ *    call (Node.js: memory BIOs) reads the ciphertext first on the same thread, so the thread's
+ *    last TLS socket read tells it.
+ *  - SSL_write/SSL_write_ex: entry only (the plaintext is in its buffer then): the record is
+ *    emitted at the first successful write of ciphertext on the same thread (inside the call
+ *    for socket BIOs, right after it for memory BIOs), on the SSL object's socket. A write
+ *    that would block after that (EAGAIN) means OpenSSL returns SSL_ERROR_WANT_WRITE and the
+ *    application repeats the call: that repeat is not emitted again.
+ * So a request costs three uprobe hits, plus two per SSL_read that finds nothing to read.
+ */
+#pragma once
+
+#include "reqmon.bpf.h"
+
+/* What one thread is doing inside OpenSSL. */
+struct rq_tls_thread {
+	__u64 r_ssl;       /* SSL_read in progress: the SSL object */
+	__u64 r_buf;       /* its buffer */
+	__u64 r_readbytes; /* SSL_read_ex: where the count goes (size_t *) */
+	__u64 nested_sk;   /* TLS socket read inside that SSL_read */
+	__u64 last_sk;     /* last TLS socket read on this thread */
+	__u64 w_ssl;       /* SSL_write: the SSL object */
+	__u64 w_buf;       /* its plaintext */
+	__u64 w_sk;        /* socket its plaintext was emitted on (0: not yet, or window over) */
+	__u32 w_num;       /* its length */
+	__s32 nested_fd;
+	__s32 last_fd;
+	__u8 reading;      /* between SSL_read entry and return */
+	__u8 write_pending; /* SSL_write plaintext not emitted yet */
+	__u8 pad[2];
+};
+
+/* An SSL object of a process. */
+struct rq_tls_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ssl;
+};
+
+/* The TCP connection an SSL object was last seen on. */
+struct rq_tls_conn {
+	__u64 sk;
+	__s32 fd;
+	__u8 retry; /* the last SSL_write would block: its repeat carries no new plaintext */
+	__u8 pad[3];
+};
+
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct rq_tls_thread);
+} tls_threads SEC(".maps");
+
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct rq_tls_key);
+	__type(value, struct rq_tls_conn);
+} tls_conns SEC(".maps");
+
+/* Sockets that carry TLS (struct sock * -> 1), removed when the socket closes. */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} tls_socks SEC(".maps");
+
+/* Set once any TLS socket was marked: until then no socket call pays the lookup. */
+extern bool tls_seen;
+
+static __always_inline bool tls_sock(__u64 sk)
+{
+	return tls_seen && bpf_map_lookup_elem(&tls_socks, &sk) != NULL;
+}
+
+static __always_inline void tls_sock_mark(__u64 sk)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&tls_socks, &sk, &one, BPF_ANY);
+	tls_seen = true;
+}
+
+static __always_inline void tls_sock_forget(__u64 sk)
+{
+	if (tls_seen)
+		bpf_map_delete_elem(&tls_socks, &sk);
+}
+
+/* Emits n bytes of plaintext at buf as a data record of the TCP connection (sk, fd). */
+static __always_inline void tls_emit(__u64 buf, long n, __u8 dir, __u8 sys, __u64 sk, int fd,
+				     __u64 id, __u64 now)
+{
+	struct rq_args a = {};
+
+	a.ts_enter = now;
+	a.ubuf = buf;
+	a.sk = sk;
+	a.fd = fd;
+	a.syscall = sys;
+	a.direction = dir;
+	a.flags = RQ_DATA_TLS;
+	emit_data(&a, n, id, now);
+}
+
+static __always_inline void tls_bind(__u32 tgid, __u64 ssl, __u64 sk, int fd)
+{
+	struct rq_tls_key k = {.tgid = tgid, .ssl = ssl};
+	struct rq_tls_conn *c = bpf_map_lookup_elem(&tls_conns, &k);
+	struct rq_tls_conn v = {.sk = sk, .fd = fd};
+
+	if (c && c->sk == sk && c->fd == fd)
+		return;
+	bpf_map_update_elem(&tls_conns, &k, &v, BPF_ANY);
+}
+
+/* A read or write (ret bytes, or -errno) on a socket that carries TLS, by an observed thread. */
+static __always_inline void tls_on_socket(__u64 sk, int fd, __u8 dir, long ret, __u64 id, __u64 now)
+{
+	struct rq_tls_thread *t;
+
+	if (ret > 0)
+		count_n(RQ_STAT_TLS_CIPHER_BYTES, ret);
+	t = bpf_map_lookup_elem(&tls_threads, &id);
+	if (!t)
+		return;
+	if (dir == RQ_DIR_INGRESS) {
+		if (t->reading) {
+			t->nested_sk = sk;
+			t->nested_fd = fd;
+		}
+		if (ret > 0) {
+			t->last_sk = sk;
+			t->last_fd = fd;
+		}
+		return;
+	}
+	if (t->write_pending && ret > 0) {
+		struct rq_tls_key k = {.tgid = id >> 32, .ssl = t->w_ssl};
+		struct rq_tls_conn *c = bpf_map_lookup_elem(&tls_conns, &k);
+
+		/* Ciphertext of another connection than the SSL object's: not this write's. */
+		if (c && c->sk != sk)
+			return;
+		t->write_pending = 0;
+		t->w_sk = sk;
+		tls_emit(t->w_buf, t->w_num, RQ_DIR_EGRESS, RQ_SYS_SSL_WRITE, sk, fd, id, now);
+		tls_bind(id >> 32, t->w_ssl, sk, fd);
+		return;
+	}
+	if (ret == -RQ_EAGAIN && t->w_sk == sk) {
+		struct rq_tls_key k = {.tgid = id >> 32, .ssl = t->w_ssl};
+		struct rq_tls_conn *c = bpf_map_lookup_elem(&tls_conns, &k);
+
+		if (c)
+			c->retry = 1;
+	}
+}
+
+/* The data of one socket call (*a, ret bytes moved or -errno): plaintext is emitted as it is,
+ * TLS ciphertext is counted and marked but never copied. Shared by both builds. */
+static __always_inline int socket_data(struct rq_args *a, long ret, __u64 id, __u64 now)
+{
+	struct rq_scratch *s;
+
+	if (ret <= 0) {
+		/* A write that would block tells the SSL_write in progress will be repeated. */
+		if (ret == -RQ_EAGAIN && a->direction == RQ_DIR_EGRESS && tls_sock(a->sk))
+			tls_on_socket(a->sk, a->fd, a->direction, ret, id, now);
+		return 0;
+	}
+	if (tls_sock(a->sk)) {
+		tls_on_socket(a->sk, a->fd, a->direction, ret, id, now);
+		return 0;
+	}
+	if (a->syscall == RQ_SYS_SENDFILE)
+		return emit_data(a, ret, id, now);
+	s = build_data(a, ret, id, now);
+	if (!s)
+		return 0;
+	if (tls_record_start(s->payload, s->ev.payload_len)) {
+		/* The first ciphertext of a connection: mark it, and say so once, without payload. */
+		tls_sock_mark(a->sk);
+		tls_on_socket(a->sk, a->fd, a->direction, ret, id, now);
+		s->ev.flags = RQ_DATA_TLS_CIPHER;
+		s->ev.payload_len = 0;
+	}
+	submit_data(s, RQ_STAT_DATA);
+	return 0;
+}

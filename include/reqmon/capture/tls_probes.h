@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// TLS plaintext probes: finds the OpenSSL that each observed process uses (libssl.so.3 or
+/// .1.1 in /proc/PID/maps, or an executable that exports SSL_read and friends, like Node.js) and
+/// attaches bpf/tls.bpf.c's uprobes for that process alone, through the path the process sees
+/// (/proc/PID/root/...), so servers in containers work too. A uprobe on a library file would
+/// otherwise trap in every process that maps it, at about 10 us a hit.
+///
+/// A process whose TLS reqmon cannot hook (Go's crypto/tls, GnuTLS, NSS, a static TLS library
+/// without exported symbols) is reported with the reason, once its ciphertext is seen or, when
+/// its executable or libraries make it plain, as soon as it is observed.
+///
+/// Not thread-safe: one thread calls Sync(); Coverage() copies under a lock.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+struct bpf_program;
+struct bpf_link;
+
+namespace reqmon {
+
+/// The uprobe programs of one loaded build (bpf/tls.bpf.c).
+struct TlsPrograms {
+  bpf_program* read_enter = nullptr;
+  bpf_program* read_ex_enter = nullptr;
+  bpf_program* read_exit = nullptr;
+  bpf_program* read_ex_exit = nullptr;
+  bpf_program* write_enter = nullptr;
+  bpf_program* write_ex_enter = nullptr;
+};
+
+/// Where OpenSSL's entry points are in one ELF file: file offsets, 0 when absent.
+struct OpenSslSymbols {
+  uint64_t ssl_read = 0, ssl_read_ex = 0, ssl_write = 0, ssl_write_ex = 0;
+  bool any() const { return ssl_read || ssl_write; }
+};
+
+/// Reads the defined (not imported) SSL_read/SSL_read_ex/SSL_write/SSL_write_ex of an ELF file.
+/// Returns false with *error when the file is not a readable ELF file.
+bool FindOpenSslSymbols(const std::string& path, OpenSslSymbols* out, std::string* error);
+
+/// Why a process's TLS is not hooked, judged from its executable and mapped libraries ("" when
+/// nothing says it terminates TLS in a way reqmon does not hook).
+std::string TlsNotCoveredReason(const std::string& proc_root, pid_t pid);
+
+struct TlsProcess {
+  pid_t pid = 0;
+  std::string comm;
+  bool covered = false;   ///< probes attached
+  std::string library;    ///< the file hooked (as the process sees it), when covered
+  std::string reason;     ///< why not, when not covered ("" if it shows no sign of TLS)
+  bool tls_seen = false;  ///< ciphertext seen on one of its connections
+};
+
+class TlsProbes {
+ public:
+  TlsProbes(const TlsPrograms& programs, std::string proc_root);
+  ~TlsProbes();
+  TlsProbes(const TlsProbes&) = delete;
+  TlsProbes& operator=(const TlsProbes&) = delete;
+
+  /// Attaches in every process of `pids` not attached yet that uses OpenSSL (a process without
+  /// it is looked at again on every call: a library loaded later with dlopen is found), and
+  /// detaches from processes no longer in `pids`. Prints one line for each process whose TLS
+  /// is newly known not to be covered.
+  void Sync(const std::vector<pid_t>& pids);
+  /// Says that ciphertext was seen on a connection of `pid` (RQ_DATA_TLS_CIPHER).
+  void TlsSeen(pid_t pid);
+
+  /// Processes with probes, and processes whose TLS is not covered (with the reason).
+  std::vector<TlsProcess> Processes() const;
+  /// Uprobes attached right now.
+  size_t links() const;
+
+ private:
+  struct Proc {
+    TlsProcess info;
+    std::vector<bpf_link*> links;
+    bool reported = false;
+  };
+  bool Attach(Proc& p);
+  void Detach(Proc& p);
+  void Report(Proc& p);
+
+  TlsPrograms progs_;
+  std::string proc_root_;
+  mutable std::mutex mu_;
+  std::map<pid_t, Proc> procs_;
+  std::set<pid_t> seen_pending_;  ///< TlsSeen() for processes Sync() has not met yet
+  std::map<std::string, OpenSslSymbols> symbol_cache_;  ///< by "dev:inode"
+};
+
+}  // namespace reqmon

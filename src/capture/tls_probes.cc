@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+#include "reqmon/capture/tls_probes.h"
+
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "reqmon/capture/targets.h"
+
+namespace reqmon {
+namespace {
+
+// The files a process maps, as it names them (absolute paths), in map order, without repeats.
+std::vector<std::string> MappedFiles(const std::string& proc_root, pid_t pid) {
+  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/maps");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t slash = line.find(" /");
+    if (slash == std::string::npos) continue;
+    std::string path = line.substr(slash + 1);
+    if (path.size() > 10 && path.compare(path.size() - 10, 10, " (deleted)") == 0) continue;
+    if (std::find(out.begin(), out.end(), path) == out.end()) out.push_back(path);
+  }
+  return out;
+}
+
+std::string Basename(const std::string& path) {
+  size_t s = path.rfind('/');
+  return s == std::string::npos ? path : path.substr(s + 1);
+}
+
+bool StartsWith(const std::string& s, const char* prefix) {
+  return s.compare(0, std::strlen(prefix), prefix) == 0;
+}
+
+// The executable of a process, as the process names it.
+std::string ExePath(const std::string& proc_root, pid_t pid) {
+  char buf[4096];
+  std::string link = proc_root + "/" + std::to_string(pid) + "/exe";
+  ssize_t n = readlink(link.c_str(), buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  std::string p(buf, static_cast<size_t>(n));
+  if (p.size() > 10 && p.compare(p.size() - 10, 10, " (deleted)") == 0) p.resize(p.size() - 10);
+  return p;
+}
+
+// A path the process sees, opened from reqmon's mount namespace.
+std::string InProcessRoot(const std::string& proc_root, pid_t pid, const std::string& path) {
+  return proc_root + "/" + std::to_string(pid) + "/root" + path;
+}
+
+// Whether an ELF file has a section of this name, or a defined symbol starting with `sym`.
+bool ElfHas(const std::string& path, const char* section, const char* sym_prefix) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool found = false;
+  elf_version(EV_CURRENT);
+  if (Elf* e = elf_begin(fd, ELF_C_READ_MMAP, nullptr)) {
+    size_t shstrndx = 0;
+    elf_getshdrstrndx(e, &shstrndx);
+    for (Elf_Scn* scn = nullptr; !found && (scn = elf_nextscn(e, scn));) {
+      GElf_Shdr sh;
+      if (!gelf_getshdr(scn, &sh)) continue;
+      const char* name = elf_strptr(e, shstrndx, sh.sh_name);
+      if (section && name && std::strcmp(name, section) == 0) found = true;
+      if (sym_prefix && (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM)) {
+        Elf_Data* d = elf_getdata(scn, nullptr);
+        size_t n = d && sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
+        for (size_t i = 0; i < n && !found; ++i) {
+          GElf_Sym s;
+          if (!gelf_getsym(d, static_cast<int>(i), &s) || s.st_shndx == SHN_UNDEF) continue;
+          const char* sn = elf_strptr(e, sh.sh_link, s.st_name);
+          if (sn && StartsWith(sn, sym_prefix)) found = true;
+        }
+      }
+    }
+    elf_end(e);
+  }
+  close(fd);
+  return found;
+}
+
+}  // namespace
+
+bool FindOpenSslSymbols(const std::string& path, OpenSslSymbols* out, std::string* error) {
+  *out = OpenSslSymbols{};
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = path + ": " + std::strerror(errno);
+    return false;
+  }
+  elf_version(EV_CURRENT);
+  Elf* e = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  if (!e || elf_kind(e) != ELF_K_ELF) {
+    if (e) elf_end(e);
+    close(fd);
+    *error = path + ": not an ELF file";
+    return false;
+  }
+  struct Want {
+    const char* name;
+    uint64_t* slot;
+  } want[] = {{"SSL_read", &out->ssl_read},
+              {"SSL_read_ex", &out->ssl_read_ex},
+              {"SSL_write", &out->ssl_write},
+              {"SSL_write_ex", &out->ssl_write_ex}};
+  for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(e, scn));) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+      continue;
+    Elf_Data* d = elf_getdata(scn, nullptr);
+    size_t n = d && sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
+    for (size_t i = 0; i < n; ++i) {
+      GElf_Sym s;
+      if (!gelf_getsym(d, static_cast<int>(i), &s) || s.st_shndx == SHN_UNDEF ||
+          GELF_ST_TYPE(s.st_info) != STT_FUNC || s.st_value == 0)
+        continue;
+      const char* sn = elf_strptr(e, sh.sh_link, s.st_name);
+      if (!sn || sn[0] != 'S') continue;
+      for (auto& w : want) {
+        // Versioned names in .symtab look like SSL_read@@OPENSSL_3.0.0.
+        size_t len = std::strlen(w.name);
+        if (std::strncmp(sn, w.name, len) != 0 || (sn[len] != '\0' && sn[len] != '@')) continue;
+        if (*w.slot) continue;
+        // A uprobe's offset is a file offset: the symbol's address within its section.
+        Elf_Scn* sec = elf_getscn(e, s.st_shndx);
+        GElf_Shdr ssh;
+        if (!sec || !gelf_getshdr(sec, &ssh)) continue;
+        *w.slot = s.st_value - ssh.sh_addr + ssh.sh_offset;
+      }
+    }
+  }
+  elf_end(e);
+  close(fd);
+  return true;
+}
+
+std::string TlsNotCoveredReason(const std::string& proc_root, pid_t pid) {
+  for (const auto& f : MappedFiles(proc_root, pid)) {
+    std::string b = Basename(f);
+    if (StartsWith(b, "libgnutls")) return "uses GnuTLS (" + b + "), which reqmon does not hook";
+    if (StartsWith(b, "libnss3") || StartsWith(b, "libssl3.so"))
+      return "uses NSS (" + b + "), which reqmon does not hook";
+    if (StartsWith(b, "libwolfssl")) return "uses wolfSSL (" + b + "), which reqmon does not hook";
+    if (StartsWith(b, "libmbedtls")) return "uses Mbed TLS (" + b + "), which reqmon does not hook";
+  }
+  std::string exe = ExePath(proc_root, pid);
+  if (!exe.empty()) {
+    std::string path = InProcessRoot(proc_root, pid, exe);
+    if (ElfHas(path, ".go.buildinfo", nullptr) && ElfHas(path, nullptr, "crypto/tls."))
+      return "a Go program: its crypto/tls is not hooked";
+  }
+  return "";
+}
+
+TlsProbes::TlsProbes(const TlsPrograms& programs, std::string proc_root)
+    : progs_(programs), proc_root_(std::move(proc_root)) {}
+
+TlsProbes::~TlsProbes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [pid, p] : procs_) Detach(p);
+}
+
+void TlsProbes::Detach(Proc& p) {
+  for (bpf_link* l : p.links) bpf_link__destroy(l);
+  p.links.clear();
+  p.info.covered = false;
+}
+
+bool TlsProbes::Attach(Proc& p) {
+  const pid_t pid = p.info.pid;
+  // Candidates: the OpenSSL libraries it maps, then its executable (OpenSSL linked in).
+  std::vector<std::string> files;
+  for (const auto& f : MappedFiles(proc_root_, pid)) {
+    std::string b = Basename(f);
+    if (StartsWith(b, "libssl.so")) files.push_back(f);
+  }
+  std::string exe = ExePath(proc_root_, pid);
+  if (!exe.empty()) files.push_back(exe);
+  for (const auto& f : files) {
+    std::string path = InProcessRoot(proc_root_, pid, f);
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) continue;
+    std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    auto it = symbol_cache_.find(key);
+    if (it == symbol_cache_.end()) {
+      OpenSslSymbols syms;
+      std::string err;
+      FindOpenSslSymbols(path, &syms, &err);
+      it = symbol_cache_.emplace(key, syms).first;
+    }
+    const OpenSslSymbols& s = it->second;
+    if (!s.any()) continue;
+    struct Probe {
+      bpf_program* prog;
+      bool ret;
+      uint64_t off;
+    } probes[] = {{progs_.read_enter, false, s.ssl_read},
+                  {progs_.read_exit, true, s.ssl_read},
+                  {progs_.read_ex_enter, false, s.ssl_read_ex},
+                  {progs_.read_ex_exit, true, s.ssl_read_ex},
+                  {progs_.write_enter, false, s.ssl_write},
+                  {progs_.write_ex_enter, false, s.ssl_write_ex}};
+    std::vector<bpf_link*> links;
+    bool ok = true;
+    for (const auto& pr : probes) {
+      if (!pr.off || !pr.prog) continue;
+      bpf_link* l = bpf_program__attach_uprobe(pr.prog, pr.ret, pid, path.c_str(), pr.off);
+      if (!l) {
+        ok = false;
+        break;
+      }
+      links.push_back(l);
+    }
+    if (!ok) {
+      for (bpf_link* l : links) bpf_link__destroy(l);
+      p.info.reason = "attaching uprobes to " + f + " failed: " + std::strerror(errno);
+      continue;
+    }
+    p.links = std::move(links);
+    p.info.covered = true;
+    p.info.library = f;
+    p.info.reason.clear();
+    return true;
+  }
+  return false;
+}
+
+void TlsProbes::Report(Proc& p) {
+  if (p.reported || p.info.covered) return;
+  if (p.info.reason.empty() && !p.info.tls_seen) return;
+  std::string why = p.info.reason;
+  if (why.empty())
+    why = "TLS traffic seen, but no OpenSSL (libssl, or SSL_read/SSL_write exported by its "
+          "executable) was found in it";
+  p.info.reason = why;
+  p.reported = true;
+  std::fprintf(stderr, "reqmon: TLS of process %d (%s) is not covered: %s; its HTTPS requests are "
+               "not counted (its plain HTTP still is)\n", p.info.pid, p.info.comm.c_str(),
+               why.c_str());
+}
+
+void TlsProbes::Sync(const std::vector<pid_t>& pids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<pid_t> want(pids.begin(), pids.end());
+  for (auto it = procs_.begin(); it != procs_.end();) {
+    if (want.count(it->first)) {
+      ++it;
+      continue;
+    }
+    Detach(it->second);
+    it = procs_.erase(it);
+  }
+  for (pid_t pid : want) {
+    auto [it, fresh] = procs_.try_emplace(pid);
+    Proc& p = it->second;
+    if (fresh) {
+      p.info.pid = pid;
+      p.info.comm = ProcessComm(proc_root_, pid);
+      if (seen_pending_.erase(pid)) p.info.tls_seen = true;
+    }
+    if (p.info.covered) continue;
+    if (!Attach(p) && !p.reported && p.info.reason.empty())
+      p.info.reason = TlsNotCoveredReason(proc_root_, pid);
+    Report(p);
+  }
+  seen_pending_.clear();
+}
+
+void TlsProbes::TlsSeen(pid_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) {
+    seen_pending_.insert(pid);
+    return;
+  }
+  if (it->second.info.tls_seen) return;
+  it->second.info.tls_seen = true;
+  Report(it->second);
+}
+
+std::vector<TlsProcess> TlsProbes::Processes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<TlsProcess> out;
+  for (const auto& [pid, p] : procs_)
+    if (p.info.covered || p.reported) out.push_back(p.info);
+  return out;
+}
+
+size_t TlsProbes::links() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [pid, p] : procs_) n += p.links.size();
+  return n;
+}
+
+}  // namespace reqmon
