@@ -33,6 +33,7 @@
 #define RQ_S_IFSOCK 0140000
 #define RQ_EINPROGRESS 115
 #define RQ_EAGAIN 11
+#define RQ_MSG_PEEK 2
 
 /* Syscall arguments: stashed at sys_enter and picked up at sys_exit (compat build), or read
  * from the saved registers (default build). Also describes a TLS plaintext record. */
@@ -284,6 +285,12 @@ static __always_inline bool take_args(__u8 sys, struct rq_args *out)
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define RQ_CAST(type, ptr) ((type *)bpf_rdonly_cast((void *)(ptr), bpf_core_type_id_kernel(type)))
 
+/* Whether the socket already reached TCP_CLOSE (its state changed under the call: a reset). */
+static __always_inline bool sk_closed(__u64 sk_raw)
+{
+	return RQ_CAST(struct sock, sk_raw)->__sk_common.skc_state == 7 /* TCP_CLOSE */;
+}
+
 static __always_inline void fill_endpoints(struct sock *sk_raw, struct rq_endpoints *ep)
 {
 	struct sock *sk = RQ_CAST(struct sock, sk_raw);
@@ -338,6 +345,11 @@ static __always_inline struct sock *fd_to_tcp_sock(int fd)
 	if (BPF_CORE_READ(sk, sk_type) != RQ_SOCK_STREAM)
 		return NULL;
 	return sk;
+}
+
+static __always_inline bool sk_closed(__u64 sk_raw)
+{
+	return BPF_CORE_READ((struct sock *)sk_raw, __sk_common.skc_state) == 7 /* TCP_CLOSE */;
 }
 
 static __always_inline void fill_endpoints(struct sock *sk, struct rq_endpoints *ep)

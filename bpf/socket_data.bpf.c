@@ -13,7 +13,6 @@
  * the struct sock at hand. Unlike syscall tracepoints they cost nothing to other syscalls (a
  * syscall tracepoint sends every syscall of every process through the slow path) and need no
  * entry program: the syscall's own arguments are still in the task's saved user registers. */
-#define RQ_MSG_PEEK 2
 
 /* The data syscall (enum rq_syscall) behind a socket send or receive, or 0 for one reqmon does
  * not parse (io_uring, splice, sendmmsg and recvmmsg, kernel-internal sends, 32-bit callers). */
@@ -153,6 +152,10 @@ int sys_enter_writev(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 {
+	/* Peeked bytes stay queued and are read again (nginx peeks one byte of a TLS port's
+	 * connections). */
+	if (ctx->args[3] & RQ_MSG_PEEK)
+		return 0;
 	return enter_data(ctx->args[0], ctx->args[1], 0, RQ_SYS_RECVFROM, RQ_DIR_INGRESS);
 }
 
@@ -165,6 +168,8 @@ int sys_enter_sendto(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
+	if (ctx->args[2] & RQ_MSG_PEEK)
+		return 0;
 	return enter_data(ctx->args[0], ctx->args[1], 0, RQ_SYS_RECVMSG, RQ_DIR_INGRESS);
 }
 

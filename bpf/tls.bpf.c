@@ -104,6 +104,17 @@ static __always_inline int write_enter(__u64 ssl, __u64 buf, long num)
 	return 0;
 }
 
+/* An SSL object freed: its address may be the next connection's SSL object, which must not
+ * inherit this one's socket. One hit per connection. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_free_enter, void *ssl)
+{
+	struct rq_tls_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .ssl = (__u64)ssl};
+
+	bpf_map_delete_elem(&tls_conns, &k);
+	return 0;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num)
 {

@@ -16,7 +16,10 @@
  *    for socket BIOs, right after it for memory BIOs), on the SSL object's socket. A write
  *    that would block after that (EAGAIN) means OpenSSL returns SSL_ERROR_WANT_WRITE and the
  *    application repeats the call: that repeat is not emitted again.
- * So a request costs three uprobe hits, plus two per SSL_read that finds nothing to read.
+ *  - SSL_free: the SSL object's socket is forgotten, so that a new SSL object at the same
+ *    address does not inherit it.
+ * So a request costs three uprobe hits, plus two per SSL_read that finds nothing to read, plus
+ * one per connection.
  */
 #pragma once
 
@@ -191,6 +194,12 @@ static __always_inline int socket_data(struct rq_args *a, long ret, __u64 id, __
 	if (!s)
 		return 0;
 	if (tls_record_start(s->payload, s->ev.payload_len)) {
+		/* A reset that came in during the call closed the socket and dropped its mark: the
+		 * last ciphertext of a connection (a close_notify alert), not a new one. */
+		if (sk_closed(a->sk)) {
+			count_n(RQ_STAT_TLS_CIPHER_BYTES, ret);
+			return 0;
+		}
 		/* The first ciphertext of a connection: mark it, and say so once, without payload. */
 		tls_sock_mark(a->sk);
 		tls_on_socket(a->sk, a->fd, a->direction, ret, id, now);

@@ -12,6 +12,11 @@
 #     reqmon's RSS and the kernel maps' memory.
 #  5. What processes reqmon does not observe pay: tests/tools/syscall_cost's getppid(), /dev/null
 #     write and loopback TCP write+read, without and with reqmon attached to nginx (3 pairs).
+#  6. HTTPS: the same nginx's TLS port under wrk, HTTPS_PAIRS alternating pairs without and with
+#     reqmon: throughput and p99 ratios, uprobe hits per request (bpf_stats run counts of the TLS
+#     programs over the requests counted) and what a hit costs nginx (the extra time per request
+#     over the hits per request); and what an unobserved TLS server and client pay (a second
+#     nginx under wrk over HTTPS while reqmon observes the first one).
 # Prints a markdown table and writes it to docs/benchmarks.md. Needs root, a built reqmon
 # (scripts/build.sh) and scripts/setup.sh's packages. Every figure: median (min to max).
 set -euo pipefail
@@ -24,6 +29,7 @@ PAIRS=${PAIRS:-5}            # A/B pairs for the overhead runs
 DURATION=${DURATION:-8}      # seconds per wrk run
 CONNS=${CONNS:-32}           # wrk connections
 AB_N=${AB_N:-20000}          # ab requests, one connection each
+HTTPS_PAIRS=${HTTPS_PAIRS:-3}  # A/B pairs for the HTTPS runs
 REPLAY_MIN=${REPLAY_MIN:-1000000}
 HOLD=${HOLD:-10000}          # connections held open in the scale run
 CHURN=${CHURN:-100000}       # short connections in the churn run
@@ -41,6 +47,7 @@ rq_pid=""
 cleanup() {
   [ -n "$rq_pid" ] && kill "$rq_pid" 2>/dev/null || true
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  [ -f "$work/other/nginx.pid" ] && kill "$(cat "$work/other/nginx.pid")" 2>/dev/null || true
   pkill -f "$work/hold.py" 2>/dev/null || true
   sleep 0.3
   rm -rf "$work"
@@ -57,8 +64,12 @@ log() { echo "[bench $(date +%T)] $*" >&2; }
 # One worker: with two, how wrk's 32 connections happened to split between them decided each
 # run (p99 either ~0.3 ms or ~4 ms, throughput +-20%), which drowned what reqmon costs.
 port=$(free_port)
+tls_port=$(free_port)
+other_tls_port=$(free_port)
 api_port=$(free_port)
-mkdir -p "$work/logs" "$work/html"
+mkdir -p "$work/logs" "$work/html" "$work/other/logs"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout "$work/key.pem" \
+  -out "$work/cert.pem" 2>/dev/null
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1; daemon on; master_process on; pid $work/nginx.pid;
 worker_rlimit_nofile 65536;
@@ -71,10 +82,19 @@ http {
   keepalive_timeout 120s;
   server {
     listen 127.0.0.1:$port backlog=4096;
+    listen 127.0.0.1:$tls_port ssl backlog=4096;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
     location / { return 200 'hello from nginx\n'; }
   }
 }
 CONF
+# A second nginx that reqmon never observes, for what unobserved TLS processes pay.
+sed -e "s|pid $work/nginx.pid|pid $work/other/nginx.pid|" -e "s|$work/logs|$work/other/logs|" \
+  -e "/listen 127.0.0.1:$port /d" -e "s|127.0.0.1:$tls_port|127.0.0.1:$other_tls_port|" \
+  -e "s|client_body_temp_path $work/body|client_body_temp_path $work/other/body|" \
+  "$work/nginx.conf" > "$work/other/nginx.conf"
+/usr/sbin/nginx -p "$work/other" -c "$work/other/nginx.conf"
 /usr/sbin/nginx -p "$work" -c "$work/nginx.conf"
 sleep 0.5
 master=$(cat "$work/nginx.pid")
@@ -101,9 +121,9 @@ settle() {  # waits until /stats total stops moving
     prev=$cur; sleep 0.3
   done
 }
-# wrk_run FILE: one wrk run; writes "rps p99_ms completed" to FILE
+# wrk_run FILE [URL [SECONDS]]: one wrk run; writes "rps p99_ms completed" to FILE
 wrk_run() {
-  wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$work/wrk.txt"
+  wrk -t1 -c"$CONNS" -d"${3:-$DURATION}s" --latency "${2:-$url}" > "$work/wrk.txt"
   python3 - "$work/wrk.txt" > "$1" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
@@ -160,6 +180,55 @@ for i in 1 2 3; do
   log "syscall ns (getppid, /dev/null write, loopback write+read): without $a | with $b"
 done
 
+# ---- 6: HTTPS ---------------------------------------------------------------------------------------
+tls_url="https://127.0.0.1:$tls_port/api/bench"
+other_url="https://127.0.0.1:$other_tls_port/api/bench"
+# Run counts and times of the TLS uprobe programs (bpf_stats), summed: "runs ns".
+tls_prog_runs() {
+  bpftool prog show -j 2>/dev/null | python3 -c '
+import json, sys
+r = t = 0
+for p in json.load(sys.stdin):
+    if p.get("name", "").startswith("ssl_"):
+        r += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
+print(r, t)'
+}
+log "https: $HTTPS_PAIRS pairs of ${DURATION}s wrk runs over TLS, without / with reqmon"
+stats_was=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+sysctl -qw kernel.bpf_stats_enabled=1 || true
+wrk -t1 -c"$CONNS" -d2s "$tls_url" >/dev/null   # warm-up
+: > "$work/https.txt"
+for i in $(seq "$HTTPS_PAIRS"); do
+  wrk_run "$work/a.txt" "$tls_url"
+  start_reqmon
+  read -r r0 t0 < <(tls_prog_runs)
+  stats "$work/s0.json"; n0=$(jget "$work/s0.json" "['total_requests']")
+  wrk_run "$work/b.txt" "$tls_url"
+  settle
+  read -r r1 t1 < <(tls_prog_runs)
+  total=$(jget "$work/s.json" "['total_requests']")
+  tls_total=$(jget "$work/s.json" "['tls']['requests']")
+  lost=$(jget "$work/s.json" "['lost_events']")
+  stop_reqmon
+  read -r a_rps a_p99 a_done < "$work/a.txt"
+  read -r b_rps b_p99 b_done < "$work/b.txt"
+  echo "$a_rps $a_p99 $b_rps $b_p99 $b_done $((total - n0)) $tls_total $lost $((r1 - r0)) $((t1 - t0))" >> "$work/https.txt"
+  log "https pair $i: without ${a_rps} req/s p99 ${a_p99} ms | with ${b_rps} req/s p99 ${b_p99} ms | wrk completed $b_done, reqmon counted $tls_total over TLS, lost $lost, uprobe hits $((r1 - r0))"
+done
+log "https: an unobserved nginx over TLS under wrk, without / with reqmon observing the first nginx"
+: > "$work/other.txt"
+for i in $(seq "$HTTPS_PAIRS"); do
+  wrk_run "$work/a.txt" "$other_url" 4
+  start_reqmon
+  wrk_run "$work/b.txt" "$other_url" 4
+  stop_reqmon
+  read -r a_rps a_p99 a_done < "$work/a.txt"
+  read -r b_rps b_p99 b_done < "$work/b.txt"
+  echo "$a_rps $b_rps" >> "$work/other.txt"
+  log "unobserved https pair $i: without ${a_rps} req/s | with ${b_rps} req/s"
+done
+sysctl -qw kernel.bpf_stats_enabled="$stats_was" || true
+
 # ---- 3: pipeline throughput on one core ---------------------------------------------------------
 log "replay: recording a 3 s wrk run, repeating it past $REPLAY_MIN requests"
 "$reqmon" --pid "$master" --record "$work/wrk.rqcap" --no-api --log-file none --duration 6 \
@@ -214,7 +283,8 @@ idle_rss=$(rss_kb "$rq_pid"); idle_anon=$(anon_kb "$rq_pid")
 maps_kb() {  # memory of reqmon's kernel maps (bpftool's memlock), in KiB
   bpftool map show -j 2>/dev/null | python3 -c '
 import json, sys
-names = {"targets", "target_cgroups", "target_comms", "active", "scratch", "stats", "events"}
+names = {"targets", "target_cgroups", "target_comms", "active", "scratch", "stats", "events",
+         "tls_threads", "tls_conns", "tls_socks"}
 print(sum(m.get("bytes_memlock", 0) for m in json.load(sys.stdin) if m.get("name") in names) // 1024)'
 }
 maps_idle=$(maps_kb)
@@ -250,6 +320,8 @@ work, out = sys.argv[1], sys.argv[2]
 pairs = [list(map(float, l.split())) for l in open(f"{work}/pairs.txt") if l.strip()]
 replay = [list(map(float, l.split())) for l in open(f"{work}/replay.txt") if l.strip()]
 sysc = [list(map(float, l.split())) for l in open(f"{work}/sys.txt") if l.strip()]
+https = [list(map(float, l.split())) for l in open(f"{work}/https.txt") if l.strip()]
+other = [list(map(float, l.split())) for l in open(f"{work}/other.txt") if l.strip()]
 hz = os.sysconf("SC_CLK_TCK")
 def f(xs, fmt="{:.3f}"):
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))} to {fmt.format(max(xs))})"
@@ -284,6 +356,22 @@ row("scale run: reqmon count / lost (${HOLD} held + ${CHURN} short requests)", "
 for i, what in enumerate(["getppid()", "100-byte write to /dev/null", "100-byte write + read over loopback TCP"]):
     without = [r[i] for r in sysc]; with_ = [r[i + 3] for r in sysc]
     row(f"a process reqmon does not observe: {what}, ns without / with reqmon", f"{f(without, '{:.0f}')} / {f(with_, '{:.0f}')}", "", True)
+h_thr = [p[2] / p[0] for p in https]
+h_p99 = [p[3] / p[1] for p in https]
+h_hits = [p[8] / p[5] if p[5] else 0 for p in https]
+# What a hit costs nginx: the time per request it gained, over the hits per request. nginx's one
+# worker is saturated, so its time per request is 1 / throughput.
+h_cost = [(1 / p[2] - 1 / p[0]) * 1e9 / h if h else 0 for p, h in zip(https, h_hits)]
+h_bpf = [p[9] / p[8] if p[8] else 0 for p in https]
+row("HTTPS: throughput with / without reqmon (wrk over TLS, keep-alive)", f(h_thr), "measured, no bar", True)
+row("HTTPS: p99 latency with / without reqmon", f(h_p99), "measured, no bar", True)
+row("HTTPS: throughput without / with reqmon, req/s", f"{f([p[0] for p in https], '{:.0f}')} / {f([p[2] for p in https], '{:.0f}')}", "", True)
+row("HTTPS: uprobe hits per request", f(h_hits, "{:.2f}"), "", True)
+row("HTTPS: nginx time per uprobe hit (extra time per request / hits), ns", f(h_cost, "{:.0f}"), "", True)
+row("HTTPS: of which BPF program time per hit (bpf_stats), ns", f(h_bpf, "{:.0f}"), "", True)
+row("HTTPS: reqmon TLS count minus wrk completed", f([p[6] - p[4] for p in https], "{:.0f}"), "0 to ${CONNS} (in flight)", all(0 <= p[6] - p[4] <= ${CONNS} for p in https))
+row("HTTPS: lost events", f([p[7] for p in https], "{:.0f}"), "0", max(p[7] for p in https) == 0)
+row("an unobserved nginx and wrk over TLS: throughput with / without reqmon observing another nginx", f([o[1] / o[0] for o in other]), "about 1 (no uprobe in unobserved processes)", True)
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1048576
 commit = subprocess.run(["git", "-C", "$here", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()

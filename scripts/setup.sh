@@ -18,6 +18,8 @@ pkgs=(
   libgtest-dev libgmock-dev
   # real peers for tests and benchmarks
   nginx-light python3 curl wrk apache2-utils prometheus iproute2 util-linux procps
+  # HTTPS tests: certificates, and a TLS server whose library reqmon does not hook (GnuTLS)
+  openssl gnutls-bin
   # deployment tests: YAML manifests to JSON
   yq
   # browser tests

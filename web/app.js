@@ -383,7 +383,8 @@
 
     setValue('tile-total', fmtInt(total), '', total);
     const inc = num(st.incomplete_requests);
-    setSub('tile-total', `${inc ? fmtInt(inc) + ' incomplete · ' : ''}${fmtBytes(num(st.response_bytes))} sent`);
+    const tlsReq = num((st.tls || {}).requests);
+    setSub('tile-total', `${inc ? fmtInt(inc) + ' incomplete · ' : ''}${tlsReq ? fmtPct((tlsReq / Math.max(total, 1)) * 100) + ' over TLS · ' : ''}${fmtBytes(num(st.response_bytes))} sent`);
 
     const avg = msParts(total ? st.average_response_time : null);
     setValue('tile-avg', avg[0], avg[1], total ? st.average_response_time : '');
@@ -411,6 +412,16 @@
       const mm = m.memory || {};
       setSub('tile-mem', mm.total_bytes ? `${fmtBytes(mm.total_bytes - num(mm.available_bytes))} of ${fmtBytes(mm.total_bytes)}` : '');
       setMeter('tile-mem', mem);
+    }
+
+    // Processes whose TLS reqmon cannot see: their HTTPS requests are missing from every figure.
+    const uncovered = st.tls_not_covered || [];
+    const tlsTile = $('#tile-tls-uncovered');
+    tlsTile.hidden = uncovered.length === 0;
+    if (uncovered.length) {
+      setValue('tile-tls-uncovered', fmtInt(uncovered.length), uncovered.length === 1 ? 'process' : 'processes', uncovered.length);
+      setSub('tile-tls-uncovered', uncovered.map((p) => `${p.comm} (${p.pid}): ${p.reason}`).join(' · '));
+      tlsTile.title = uncovered.map((p) => `${p.comm} (${p.pid}): ${p.reason}`).join('\n');
     }
 
     const lost = num(st.lost_events);

@@ -292,6 +292,7 @@ int RunLive(Options o) {
     out.Add(log.get());
   }
   for (pid_t p : cap->TargetPids()) agg.SetProcessName(p, ProcessComm(o.proc_root, p));
+  agg.SetTlsProcesses(TlsInfo(*cap));
   if (api) api->SetReady(true);
   size_t hooked = 0;
   for (const TlsProcess& p : cap->TlsProcesses()) hooked += p.covered ? 1 : 0;

@@ -139,9 +139,10 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
   /* The TLS uprobes are attached per process by TlsProbes, never by the skeleton. */
   const TlsPrograms tls = {skel->progs.ssl_read_enter,   skel->progs.ssl_read_ex_enter,
                            skel->progs.ssl_read_exit,    skel->progs.ssl_read_ex_exit,
-                           skel->progs.ssl_write_enter,  skel->progs.ssl_write_ex_enter};
+                           skel->progs.ssl_write_enter,  skel->progs.ssl_write_ex_enter,
+                           skel->progs.ssl_free_enter};
   for (bpf_program* p : {tls.read_enter, tls.read_ex_enter, tls.read_exit, tls.read_ex_exit,
-                         tls.write_enter, tls.write_ex_enter})
+                         tls.write_enter, tls.write_ex_enter, tls.free_enter})
     bpf_program__set_autoattach(p, false);
   /* Load: the verifier checks every program. */
   if (int err = Load(skel); err) {

@@ -114,7 +114,8 @@ bool FindOpenSslSymbols(const std::string& path, OpenSslSymbols* out, std::strin
   } want[] = {{"SSL_read", &out->ssl_read},
               {"SSL_read_ex", &out->ssl_read_ex},
               {"SSL_write", &out->ssl_write},
-              {"SSL_write_ex", &out->ssl_write_ex}};
+              {"SSL_write_ex", &out->ssl_write_ex},
+              {"SSL_free", &out->ssl_free}};
   for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(e, scn));) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
@@ -211,7 +212,8 @@ bool TlsProbes::Attach(Proc& p) {
                   {progs_.read_ex_enter, false, s.ssl_read_ex},
                   {progs_.read_ex_exit, true, s.ssl_read_ex},
                   {progs_.write_enter, false, s.ssl_write},
-                  {progs_.write_ex_enter, false, s.ssl_write_ex}};
+                  {progs_.write_ex_enter, false, s.ssl_write_ex},
+                  {progs_.free_enter, false, s.ssl_free}};
     std::vector<bpf_link*> links;
     bool ok = true;
     for (const auto& pr : probes) {

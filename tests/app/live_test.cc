@@ -30,7 +30,7 @@ std::set<int> ReqmonPrograms() {
   std::set<int> ids;
   std::istringstream in(out);
   std::string line;
-  static const std::regex name(R"(^(\d+): \w+ +name (sys_enter_|sys_exit_|sched_process_|sock_recv_len|sock_send_len|inet_sock_set_st)\w*)");
+  static const std::regex name(R"(^(\d+): \w+ +name (sys_enter_|sys_exit_|sched_process_|sock_recv_len|sock_send_len|inet_sock_set_st|ssl_)\w*)");
   std::smatch m;
   while (std::getline(in, line))
     if (std::regex_search(line, m, name)) ids.insert(std::stoi(m[1]));
@@ -47,9 +47,9 @@ TEST_F(LiveTest, NginxExactCountsAndTimingAgreesWithAccessLog) {
   std::set<int> ours_progs;
   for (int id : ReqmonPrograms())
     if (!before.count(id)) ours_progs.insert(id);
-  // Every program the default build attaches: socket send and receive, TCP state changes, and
-  // fork, exec and exit.
-  EXPECT_EQ(ours_progs.size(), 6u);
+  // Every program of the default build: socket send and receive, TCP state changes, fork, exec
+  // and exit (attached), and the 7 TLS uprobe programs (loaded; attached per process using TLS).
+  EXPECT_EQ(ours_progs.size(), 13u);
 
   std::vector<std::string> slow, api, missing, errors;
   for (int i = 0; i < 24; ++i) slow.push_back(nginx.url("/slow/" + std::to_string(i)));

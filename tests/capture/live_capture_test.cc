@@ -110,6 +110,8 @@ class LiveCaptureTest : public ::testing::Test {
     }
   }
 
+  void TlsPlaintextCaptured(bool compat);
+
   fs::path dir_;
   Collector collector_;
 };
@@ -220,6 +222,66 @@ TEST_F(LiveCaptureTest, CompatBuildCapturesTheSame) {
   }
   EXPECT_EQ(collector_.CountConn(RQ_EV_OPEN), 2u);
 }
+
+// TLS in both builds: the plaintext of HTTPS requests and responses arrives as RQ_DATA_TLS records
+// with the TLS connection's fd and endpoints; its ciphertext never arrives, only one payload-less
+// RQ_DATA_TLS_CIPHER marker per connection; the plain port of the same nginx is unaffected.
+void LiveCaptureTest::TlsPlaintextCaptured(bool compat) {
+  Collector& collector = collector_;
+  testing::Nginx nginx(2, 0, /*tls=*/true);
+  CaptureConfig cfg;
+  cfg.pids = {nginx.master_pid()};
+  cfg.force_compat = compat;
+  auto cap = Attach(cfg);
+  if (!cap) GTEST_SKIP() << "BPF not permitted";
+  EXPECT_STREQ(cap->variant(), compat ? "compat" : "default");
+  std::vector<std::string> urls;
+  for (int i = 0; i < 7; ++i) urls.push_back(nginx.tls_url("/api/tls" + std::to_string(i)));
+  ASSERT_EQ(Curl(urls, true), 7);
+  ASSERT_EQ(Curl({nginx.tls_url("/big.bin")}, false), 1);
+  ASSERT_EQ(Curl({nginx.url("/api/plain")}, false), 1);
+  Drain(cap.get());
+  std::string tls_in, tls_out, plain_in;
+  uint64_t tls_out_bytes = 0;
+  int markers = 0;
+  collector.ForEach<rq_data_event>(RQ_EV_DATA, [&](const rq_data_event& ev, const std::string& r) {
+    std::string_view payload(r.data() + sizeof(ev), ev.payload_len);
+    if (ev.flags & RQ_DATA_TLS_CIPHER) {
+      ++markers;
+      EXPECT_EQ(ev.payload_len, 0u);
+      EXPECT_EQ(ev.ep.lport, nginx.tls_port())
+          << "syscall " << int(ev.syscall) << " dir " << int(ev.direction) << " bytes "
+          << ev.bytes << " fd " << ev.h.fd << " pid " << ev.h.pid << " rport " << ev.ep.rport
+          << " family " << ev.ep.family;
+      return;
+    }
+    if (ev.flags & RQ_DATA_TLS) {
+      EXPECT_EQ(ev.ep.lport, nginx.tls_port());
+      EXPECT_GE(ev.h.fd, 0);
+      EXPECT_EQ(ev.syscall, ev.direction == RQ_DIR_INGRESS ? RQ_SYS_SSL_READ : RQ_SYS_SSL_WRITE);
+      (ev.direction == RQ_DIR_INGRESS ? tls_in : tls_out).append(payload).push_back('\x01');
+      if (ev.direction == RQ_DIR_EGRESS) tls_out_bytes += ev.bytes;
+      return;
+    }
+    // Plain records: only the plain port's, never TLS ciphertext.
+    EXPECT_EQ(ev.ep.lport, nginx.port())
+        << "syscall " << int(ev.syscall) << " dir " << int(ev.direction) << " bytes " << ev.bytes
+        << " fd " << ev.h.fd << " payload " << payload.substr(0, 16);
+    if (ev.direction == RQ_DIR_INGRESS) plain_in.append(payload);
+  });
+  EXPECT_EQ(CountOccurrences(tls_in, "GET /api/tls"), 7u);
+  EXPECT_EQ(CountOccurrences(tls_in, "GET /big.bin"), 1u);
+  EXPECT_EQ(CountOccurrences(tls_out, "HTTP/1.1 200 OK"), 8u);
+  EXPECT_GT(tls_out_bytes, 100000u);  // the 100 kB body, counted once
+  EXPECT_LT(tls_out_bytes, 100000u + 8 * 400);
+  EXPECT_EQ(CountOccurrences(plain_in, "GET /api/plain"), 1u);
+  EXPECT_EQ(markers, 2);  // one per TLS connection
+  EXPECT_EQ(cap->Counters().tls_unbound, 0u);
+}
+
+TEST_F(LiveCaptureTest, TlsPlaintextDefaultBuild) { TlsPlaintextCaptured(false); }
+
+TEST_F(LiveCaptureTest, TlsPlaintextCompatBuild) { TlsPlaintextCaptured(true); }
 
 // A connect by the observed process (nginx to its upstream) is a client-side open, with the
 // upstream as the remote end; nginx's close of it ends it.

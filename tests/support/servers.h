@@ -166,13 +166,27 @@ class Process {
   int exit_status_ = -1;
 };
 
+/// A self-signed certificate and key for localhost made with openssl in `dir` (cert.pem,
+/// key.pem); the test's own, deleted with the folder.
+inline void MakeCertificate(const fs::path& dir) {
+  int st = 0;
+  Run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout '" +
+          (dir / "key.pem").string() + "' -out '" + (dir / "cert.pem").string() + "' 2>&1",
+      &st);
+  if (st != 0) throw std::runtime_error("openssl could not make a certificate");
+}
+
 /// A real nginx (master + 2 workers) on 127.0.0.1:port with its own prefix, config and docroot.
 /// The access log records $request_time (seconds, ms resolution) for timing comparisons.
+/// With tls, the same server also listens with TLS on tls_port() (a certificate of its own).
 class Nginx {
  public:
   /// upstream_port: when non-zero, /slow/ is proxied to 127.0.0.1:upstream_port.
-  explicit Nginx(int workers = 2, int upstream_port = 0)
-      : dir_(MakeTempDir("nginx")), port_(FreePort()) {
+  /// binary: another name for nginx's executable (a copy), so that --comm finds this one only.
+  explicit Nginx(int workers = 2, int upstream_port = 0, bool tls = false,
+                 const std::string& binary = "")
+      : dir_(MakeTempDir("nginx")), port_(FreePort()), tls_port_(tls ? FreePort() : 0) {
+    if (tls) MakeCertificate(dir_);
     fs::create_directories(dir_ / "html");
     fs::create_directories(dir_ / "logs");
     std::ofstream(dir_ / "html" / "index.html") << "<html>hello from nginx</html>\n";
@@ -187,7 +201,12 @@ class Nginx {
          << "  access_log " << (dir_ / "logs/access.log").string() << " timed;\n"
          << "  client_body_temp_path " << (dir_ / "body").string() << ";\n"
          << "  sendfile on;\n  keepalive_requests 100000;\n"
-         << "  server {\n    listen 127.0.0.1:" << port_ << ";\n"
+         << "  server {\n    listen 127.0.0.1:" << port_ << ";\n";
+    if (tls)
+      conf << "    listen 127.0.0.1:" << tls_port_ << " ssl;\n"
+           << "    ssl_certificate " << (dir_ / "cert.pem").string() << ";\n"
+           << "    ssl_certificate_key " << (dir_ / "key.pem").string() << ";\n";
+    conf
          << "    root " << (dir_ / "html").string() << ";\n"
          << "    location = /status/201 { return 201 'created\\n'; }\n"
          << "    location = /status/500 { return 500 'oops\\n'; }\n"
@@ -196,7 +215,12 @@ class Nginx {
       conf << "    location /slow/ { proxy_pass http://127.0.0.1:" << upstream_port << "; }\n";
     conf << "  }\n}\n";
     conf.close();
-    proc_.Start({NginxBinary(), "-p", dir_.string(), "-c", (dir_ / "nginx.conf").string()},
+    std::string exe = NginxBinary();
+    if (!binary.empty()) {
+      fs::copy_file(exe, dir_ / binary);
+      exe = (dir_ / binary).string();
+    }
+    proc_.Start({exe, "-p", dir_.string(), "-c", (dir_ / "nginx.conf").string()},
                 (dir_ / "stdout.log").string());
     if (!WaitForPort(port_)) throw std::runtime_error("nginx did not start: " + ReadFile(dir_ / "logs/error.log") + ReadFile(dir_ / "stdout.log"));
   }
@@ -207,11 +231,88 @@ class Nginx {
   }
   static std::string NginxBinary() { return fs::exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx"; }
   int port() const { return port_; }
+  int tls_port() const { return tls_port_; }
   pid_t master_pid() const { return proc_.pid(); }
   std::string url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
+  std::string tls_url(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(tls_port_) + path;
+  }
   fs::path access_log() const { return dir_ / "logs/access.log"; }
+  /// Sends the master a signal (SIGHUP: new workers are forked).
+  void Signal(int sig) { kill(proc_.pid(), sig); }
+
+ private:
+  fs::path dir_;
+  int port_;
+  int tls_port_;
+  Process proc_;
+};
+
+/// A real HTTPS server that is not nginx, on 127.0.0.1:port with a certificate of its own:
+///  - kPython: Python's ssl module around http.server (OpenSSL as libssl.so.3);
+///  - kNode: Node.js https (OpenSSL linked into the node executable, its symbols exported);
+///  - kGnuTls: gnutls-serv --http (GnuTLS, which reqmon does not hook).
+/// Every server answers GET /status/N with status N and any other path with 200.
+class TlsServer {
+ public:
+  enum Kind { kPython, kNode, kGnuTls };
+  explicit TlsServer(Kind kind) : dir_(MakeTempDir("tls")), port_(FreePort()) {
+    MakeCertificate(dir_);
+    const std::string cert = (dir_ / "cert.pem").string(), key = (dir_ / "key.pem").string();
+    const std::string port = std::to_string(port_);
+    switch (kind) {
+      case kPython:
+        proc_.Start({"python3", "-c", R"PY(
+import ssl, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        code = int(self.path.split('/')[2]) if self.path.startswith('/status/') else 200
+        body = b'hello over tls\n'
+        self.send_response(code)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+srv = ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+)PY", port, cert, key}, (dir_ / "server.log").string());
+        break;
+      case kNode:
+        proc_.Start({"node", "-e", R"JS(
+const fs = require('fs'), https = require('https');
+const [port, cert, key] = process.argv.slice(1);
+https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)}, (req, res) => {
+  const m = req.url.match(/^\/status\/(\d+)/);
+  const body = 'hello from node over tls\n';
+  res.writeHead(m ? +m[1] : 200, {'Content-Length': body.length});
+  res.end(body);
+}).listen(+port, '127.0.0.1');
+)JS", port, cert, key}, (dir_ / "server.log").string());
+        break;
+      case kGnuTls:
+        proc_.Start({"gnutls-serv", "--http", "-q", "-p", port, "--x509certfile", cert,
+                     "--x509keyfile", key}, (dir_ / "server.log").string());
+        break;
+    }
+    if (!WaitForPort(port_)) throw std::runtime_error("TLS server did not start: " + ReadFile(dir_ / "server.log"));
+  }
+  ~TlsServer() {
+    proc_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  int port() const { return port_; }
+  pid_t pid() const { return proc_.pid(); }
+  std::string url(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(port_) + path;
+  }
 
  private:
   fs::path dir_;
@@ -284,7 +385,7 @@ class PythonHttpServer {
 inline int Curl(const std::vector<std::string>& urls, bool keep_alive) {
   int done = 0;
   auto run = [&](const std::string& args) {
-    std::string out = Run("curl -s -w 'RQCODE:%{http_code}\\n' " + args + " 2>/dev/null");
+    std::string out = Run("curl -sk -w 'RQCODE:%{http_code}\\n' " + args + " 2>/dev/null");
     std::istringstream in(out);
     std::string line;
     while (std::getline(in, line)) {

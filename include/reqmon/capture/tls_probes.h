@@ -34,15 +34,17 @@ struct TlsPrograms {
   bpf_program* read_ex_exit = nullptr;
   bpf_program* write_enter = nullptr;
   bpf_program* write_ex_enter = nullptr;
+  bpf_program* free_enter = nullptr;
 };
 
 /// Where OpenSSL's entry points are in one ELF file: file offsets, 0 when absent.
 struct OpenSslSymbols {
-  uint64_t ssl_read = 0, ssl_read_ex = 0, ssl_write = 0, ssl_write_ex = 0;
+  uint64_t ssl_read = 0, ssl_read_ex = 0, ssl_write = 0, ssl_write_ex = 0, ssl_free = 0;
   bool any() const { return ssl_read || ssl_write; }
 };
 
-/// Reads the defined (not imported) SSL_read/SSL_read_ex/SSL_write/SSL_write_ex of an ELF file.
+/// Reads the defined (not imported) SSL_read/SSL_read_ex/SSL_write/SSL_write_ex/SSL_free of an
+/// ELF file.
 /// Returns false with *error when the file is not a readable ELF file.
 bool FindOpenSslSymbols(const std::string& path, OpenSslSymbols* out, std::string* error);
 

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+// HTTPS, live (label "bpf"): the real reqmon observes real TLS servers (nginx, Python's ssl
+// module, Node.js https) while real clients (curl, Python's http.client) send a known number of
+// requests with a certificate the test makes. The counts must be exact and the same as the same
+// traffic gives over plain HTTP; ciphertext must never be parsed or reported as unparsed noise;
+// a process whose TLS reqmon cannot hook (GnuTLS) must be named.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "app_support.h"
+#include "reqmon/capture/targets.h"
+
+namespace reqmon {
+namespace {
+
+using nlohmann::json;
+using testing::Curl;
+using testing::GetJson;
+namespace fs = std::filesystem;
+
+class TlsLiveTest : public testing::LiveReqmonTest {
+ protected:
+  // Requests per (path, over TLS or not) and their response bytes, from GET /requests.
+  struct PathCount {
+    int count = 0;
+    uint64_t response_bytes = 0;
+  };
+  std::map<std::pair<std::string, bool>, PathCount> ByPathAndTls() {
+    json r = GetJson(Url("/requests?limit=1000"));
+    std::map<std::pair<std::string, bool>, PathCount> out;
+    for (const auto& e : r["requests"]) {
+      auto& pc = out[{e["path"].get<std::string>(), e["tls"].get<bool>()}];
+      ++pc.count;
+      pc.response_bytes += e["response_bytes"].get<uint64_t>();
+    }
+    return out;
+  }
+  void ExactCountsFrom(testing::TlsServer::Kind kind, const char* comm_hint);
+  static int Lines(const fs::path& p) {
+    std::ifstream in(p);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) ++n;
+    return n;
+  }
+};
+
+// One nginx, 2 workers, a plain and a TLS port, attached by its master's PID. The same requests
+// go to both ports: keep-alive and a connection per request, 200/201/404/500, a 100 kB file that
+// OpenSSL writes in many records (and that can make SSL_write block and be repeated).
+TEST_F(TlsLiveTest, NginxHttpsCountsExactlyLikePlainHttpAndReplaysTheSame) {
+  testing::Nginx nginx(2, 0, /*tls=*/true);
+  const fs::path cap = dir_ / "https.rqcap";
+  StartReqmon({"--pid", std::to_string(nginx.master_pid()), "--record", cap.string()});
+  std::string err = testing::ReadFile(dir_ / "reqmon.err");
+  EXPECT_NE(err.find("TLS hooked in 3"), std::string::npos) << err;
+
+  auto drive = [&](auto url) {
+    std::vector<std::string> api, missing, errors, big, created;
+    for (int i = 0; i < 10; ++i) api.push_back(url("/api/v" + std::to_string(i)));
+    for (int i = 0; i < 5; ++i) missing.push_back(url("/missing/" + std::to_string(i)));
+    for (int i = 0; i < 3; ++i) errors.push_back(url("/status/500"));
+    for (int i = 0; i < 2; ++i) big.push_back(url("/big.bin"));
+    for (int i = 0; i < 3; ++i) created.push_back(url("/status/201"));
+    EXPECT_EQ(Curl(api, true), 10);
+    EXPECT_EQ(Curl(missing, false), 5);
+    EXPECT_EQ(Curl(errors, true), 3);
+    EXPECT_EQ(Curl(big, true), 2);
+    EXPECT_EQ(Curl(created, false), 3);
+  };
+  drive([&](const std::string& p) { return nginx.tls_url(p); });
+  drive([&](const std::string& p) { return nginx.url(p); });
+
+  json s = StatsWhenTotal(46);
+  EXPECT_EQ(s["total_requests"], 46);
+  EXPECT_EQ(s["status_codes"], json::parse(R"({"200": 24, "404": 10, "500": 6, "201": 6})"));
+  EXPECT_EQ(s["incomplete_requests"], 0);
+  EXPECT_EQ(s["lost_events"], 0);
+  EXPECT_EQ(s["tls"]["requests"], 23);
+  EXPECT_DOUBLE_EQ(s["tls"]["share"].get<double>(), 0.5);
+  // Nothing of the ciphertext was parsed: no unparsed bytes, no resyncs.
+  EXPECT_EQ(s["unparsed"]["bytes"], 0);
+  EXPECT_EQ(s["unparsed"]["resyncs"], 0);
+  EXPECT_GT(s["capture"]["kernel_tls_ciphertext_bytes"].get<uint64_t>(), 200000u);
+  EXPECT_EQ(s["capture"]["kernel_tls_unbound"], 0);
+  EXPECT_EQ(s["tls_not_covered"].size(), 0u);
+  EXPECT_EQ(s["tls"]["hooked_processes"].size(), 3u);
+  // nginx's own access log agrees on the count.
+  EXPECT_EQ(Lines(nginx.access_log()), 46);
+
+  // Every path: as many requests, and as many response bytes, over TLS as over plain HTTP.
+  auto by = ByPathAndTls();
+  std::set<std::string> paths;
+  for (const auto& [k, v] : by) paths.insert(k.first);
+  EXPECT_EQ(paths.size(), 10u + 5 + 1 + 1 + 1);
+  for (const auto& p : paths) {
+    const PathCount tls = by[std::make_pair(p, true)], plain = by[std::make_pair(p, false)];
+    EXPECT_EQ(tls.count, plain.count) << p;
+    EXPECT_EQ(tls.response_bytes, plain.response_bytes) << p;
+  }
+  const PathCount big = by[std::make_pair(std::string("/big.bin"), true)];
+  EXPECT_EQ(big.count, 2);
+  EXPECT_GT(big.response_bytes, 200000u);
+
+  // The recording replays to the same statistics.
+  ASSERT_EQ(reqmon_->Signal(SIGTERM, 10000), 0);
+  int st = 0;
+  std::string replay_err;
+  std::string out = testing::RunReqmon("--replay " + cap.string() + " --print-stats", &st,
+                                       &replay_err);
+  ASSERT_EQ(st, 0) << replay_err;
+  json r = json::parse(out);
+  EXPECT_EQ(r["total_requests"], s["total_requests"]);
+  EXPECT_EQ(r["status_codes"], s["status_codes"]);
+  EXPECT_EQ(r["tls"]["requests"], s["tls"]["requests"]);
+  EXPECT_EQ(r["routes"], s["routes"]);
+  EXPECT_EQ(r["response_bytes"], s["response_bytes"]);
+  EXPECT_EQ(r["unparsed"], s["unparsed"]);
+}
+
+// Python's ssl module (libssl.so.3 through the _ssl extension: SSL_read_ex/SSL_write_ex) and
+// Node.js (OpenSSL inside the node executable, with memory BIOs: its socket I/O happens outside
+// the SSL calls).
+void TlsLiveTest::ExactCountsFrom(testing::TlsServer::Kind kind, const char* comm_hint) {
+  testing::TlsServer server(kind);
+  StartReqmon({"--pid", std::to_string(server.pid())});
+  std::vector<std::string> ok, missing;
+  for (int i = 0; i < 8; ++i) ok.push_back(server.url("/items/" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) missing.push_back(server.url("/status/404"));
+  ASSERT_EQ(Curl(ok, true), 8);
+  ASSERT_EQ(Curl(missing, false), 3);
+  json s = StatsWhenTotal(11);
+  EXPECT_EQ(s["total_requests"], 11) << comm_hint;
+  EXPECT_EQ(s["status_codes"], json::parse(R"({"200": 8, "404": 3})"));
+  EXPECT_EQ(s["tls"]["requests"], 11);
+  EXPECT_EQ(s["incomplete_requests"], 0);
+  EXPECT_EQ(s["unparsed"]["bytes"], 0);
+  EXPECT_EQ(s["capture"]["kernel_tls_unbound"], 0);
+  ASSERT_EQ(s["tls"]["hooked_processes"].size(), 1u);
+  EXPECT_EQ(s["tls"]["hooked_processes"][0]["pid"], server.pid());
+}
+
+TEST_F(TlsLiveTest, PythonSslServer) { ExactCountsFrom(testing::TlsServer::kPython, "python"); }
+
+TEST_F(TlsLiveTest, NodeHttpsServer) {
+  if (!testing::HaveBinary("node")) GTEST_SKIP() << "no node";
+  ExactCountsFrom(testing::TlsServer::kNode, "node");
+}
+
+// A TLS connection opened (and used) before reqmon attached is counted from its next request:
+// no handshake is needed.
+TEST_F(TlsLiveTest, ConnectionOpenedBeforeAttachIsCountedFromThenOn) {
+  testing::Nginx nginx(1, 0, true);
+  const fs::path flag = dir_ / "go", out = dir_ / "client.out";
+  testing::Process client({"python3", "-c", R"PY(
+import http.client, os, ssl, sys, time
+port, flag = int(sys.argv[1]), sys.argv[2]
+c = http.client.HTTPSConnection('127.0.0.1', port, context=ssl._create_unverified_context())
+c.request('GET', '/api/early'); c.getresponse().read()
+print('ready', flush=True)
+while not os.path.exists(flag): time.sleep(0.05)
+for i in range(3):
+    c.request('GET', '/api/late%d' % i); c.getresponse().read()
+print('done', flush=True)
+)PY", std::to_string(nginx.tls_port()), flag.string()}, out.string());
+  for (int i = 0; i < 200 && testing::ReadFile(out).find("ready") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_NE(testing::ReadFile(out).find("ready"), std::string::npos) << testing::ReadFile(out);
+  StartReqmon({"--pid", std::to_string(nginx.master_pid())});
+  std::ofstream(flag) << "go";
+  ASSERT_EQ(client.Wait(20000), 0) << testing::ReadFile(out);
+  json s = StatsWhenTotal(3);
+  EXPECT_EQ(s["total_requests"], 3);
+  EXPECT_EQ(s["tls"]["requests"], 3);
+  EXPECT_EQ(s["unparsed"]["bytes"], 0);
+  std::set<std::string> paths;
+  const json recent = GetJson(Url("/requests"));
+  for (const auto& e : recent["requests"]) paths.insert(e["path"].get<std::string>());
+  EXPECT_EQ(paths, (std::set<std::string>{"/api/late0", "/api/late1", "/api/late2"}));
+}
+
+// A TLS server that starts after reqmon (--comm finds it), and workers forked after attach
+// (nginx re-forks them on SIGHUP): their probes are attached as they appear.
+TEST_F(TlsLiveTest, ServerStartedAfterAttachAndWorkersForkedLater) {
+  StartReqmon({"--comm", "rqtls-nginx"});
+  testing::Nginx nginx(2, 0, true, "rqtls-nginx");
+  // The new server is found within the 1 s refresh; its probes follow at once.
+  json s;
+  for (int i = 0; i < 50; ++i) {
+    s = GetJson(Url("/stats"));
+    if (s["tls"]["hooked_processes"].size() >= 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(s["tls"]["hooked_processes"].size(), 3u) << s["tls"].dump();
+  std::vector<std::string> urls;
+  for (int i = 0; i < 4; ++i) urls.push_back(nginx.tls_url("/api/first" + std::to_string(i)));
+  ASSERT_EQ(Curl(urls, true), 4);
+  EXPECT_EQ(StatsWhenTotal(4)["total_requests"], 4);
+
+  // SIGHUP: the master forks two new workers and the old ones exit.
+  std::vector<pid_t> before = ProcessTree("/proc", nginx.master_pid());
+  nginx.Signal(SIGHUP);
+  std::vector<pid_t> now;
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    now = ProcessTree("/proc", nginx.master_pid());
+    int fresh = 0, old = 0;
+    for (pid_t p : now) {
+      if (p == nginx.master_pid()) continue;
+      bool was = std::find(before.begin(), before.end(), p) != before.end();
+      (was ? old : fresh)++;
+    }
+    if (fresh == 2 && old == 0) break;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::vector<std::string> later, close;
+  for (int i = 0; i < 5; ++i) later.push_back(nginx.tls_url("/api/later" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) close.push_back(nginx.tls_url("/missing/" + std::to_string(i)));
+  ASSERT_EQ(Curl(later, true), 5);
+  ASSERT_EQ(Curl(close, false), 3);
+  s = StatsWhenTotal(12);
+  EXPECT_EQ(s["total_requests"], 12);
+  EXPECT_EQ(s["status_codes"], json::parse(R"({"200": 9, "404": 3})"));
+  EXPECT_EQ(s["tls"]["requests"], 12);
+  EXPECT_EQ(s["unparsed"]["bytes"], 0);
+  // The later requests were served by the new workers.
+  int by_new = 0;
+  for (const auto& p : s["processes"])
+    if (std::find(before.begin(), before.end(), p["pid"].get<pid_t>()) == before.end())
+      by_new += p["count"].get<int>();
+  EXPECT_EQ(by_new, 8);
+}
+
+// GnuTLS is not hooked: the start-up line and /stats name the process and why; its ciphertext is
+// neither counted as requests nor reported as unparsed noise.
+TEST_F(TlsLiveTest, UncoveredTlsLibraryIsNamed) {
+  if (!testing::HaveBinary("gnutls-serv")) GTEST_SKIP() << "no gnutls-serv (Debian's gnutls-bin)";
+  testing::TlsServer server(testing::TlsServer::kGnuTls);
+  StartReqmon({"--pid", std::to_string(server.pid())});
+  std::string err = testing::ReadFile(dir_ / "reqmon.err");
+  EXPECT_NE(err.find("TLS of process " + std::to_string(server.pid()) + " (gnutls-serv) is not "
+                     "covered: uses GnuTLS"), std::string::npos) << err;
+  std::vector<std::string> urls;
+  for (int i = 0; i < 3; ++i) urls.push_back(server.url("/"));
+  ASSERT_EQ(Curl(urls, false), 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  json s = GetJson(Url("/stats"));
+  EXPECT_EQ(s["total_requests"], 0);
+  EXPECT_EQ(s["unparsed"]["bytes"], 0);
+  EXPECT_GE(s["capture"]["tls_connections"].get<int>(), 3);
+  ASSERT_EQ(s["tls_not_covered"].size(), 1u) << s.dump();
+  EXPECT_EQ(s["tls_not_covered"][0]["pid"], server.pid());
+  EXPECT_NE(s["tls_not_covered"][0]["reason"].get<std::string>().find("GnuTLS"),
+            std::string::npos);
+  std::string prom = testing::HttpGet(Url("/metrics/prometheus"));
+  EXPECT_NE(prom.find("reqmon_tls_not_covered_processes 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace reqmon
