@@ -45,7 +45,8 @@ std::unique_ptr<CaptureWriter> CaptureWriter::Create(const std::string& path, co
   char hdr[kCaptureHeaderSize] = {};
   std::memcpy(hdr, kCaptureMagic, 8);
   PutU32(hdr + 8, kCaptureVersion);
-  PutU32(hdr + 12, RQ_ABI_VERSION);
+  // Records copied from an ABI 1 file keep saying so; everything else is this ABI's.
+  PutU32(hdr + 12, info.abi_version == 1 ? 1 : RQ_ABI_VERSION);
   PutI64(hdr + 16, info.realtime_offset_ns);
   PutU32(hdr + 24, info.payload_limit);
   if (std::fwrite(hdr, 1, sizeof(hdr), f) != sizeof(hdr)) {

@@ -37,7 +37,8 @@ TEST(RenderTest, StatsStartsExactlyLikeTheOriginal) {
   const std::vector<std::string> want = {
       "total_requests", "average_response_time", "status_codes", "min_response_time",
       "max_response_time", "percentiles", "status_classes", "rates", "incomplete_requests",
-      "request_bytes", "response_bytes", "unparsed", "lost_events", "routes", "processes"};
+      "request_bytes", "response_bytes", "unparsed", "lost_events", "tls", "tls_not_covered",
+      "routes", "processes"};
   EXPECT_EQ(keys, want);
   EXPECT_EQ(j["percentiles"].dump().substr(0, 7), R"({"p50":)");
   EXPECT_EQ(j["rates"].size(), 3u);

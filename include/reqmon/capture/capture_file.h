@@ -33,7 +33,7 @@ inline constexpr uint32_t kMaxRecordSize = 1 << 20;
 
 struct CaptureInfo {
   uint32_t version = kCaptureVersion;
-  uint32_t abi_version = 0;
+  uint32_t abi_version = 0;  ///< records' ABI; the writer writes RQ_ABI_VERSION unless this is 1
   int64_t realtime_offset_ns = 0;
   uint32_t payload_limit = 0;
 };
