@@ -588,11 +588,24 @@
     if (changed) setText($('#updated'), state.lastOkAt ? `stale since ${hms(new Date(state.lastOkAt))}` : '');
   }
 
+  // A reqmon started with --token-file wants the token on every API request: open the dashboard
+  // as http://host:9100/#token=... ; the token stays in this tab (sessionStorage) and off the URL.
+  const token = (() => {
+    const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    if (m) {
+      sessionStorage.setItem('reqmon-token', decodeURIComponent(m[1]));
+      history.replaceState(null, '', location.pathname + location.search);
+    }
+    return sessionStorage.getItem('reqmon-token') || '';
+  })();
+
   async function getJson(path) {
     const ctl = new AbortController();
     const t = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
+    const headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = `Bearer ${token}`;
     try {
-      const r = await fetch(path, { cache: 'no-store', signal: ctl.signal, headers: { Accept: 'application/json' } });
+      const r = await fetch(path, { cache: 'no-store', signal: ctl.signal, headers });
       if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
       return await r.json();
     } finally {

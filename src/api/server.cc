@@ -106,17 +106,36 @@ uint16_t ProbeBind(const std::string& host, uint16_t port) {
 
 }  // namespace
 
+// Response headers Pistache has no type for.
+#define RQ_TEXT_HEADER(cls, header_name)                                           \
+  class cls : public Http::Header::Header {                                        \
+   public:                                                                         \
+    NAME(header_name)                                                              \
+    cls() = default;                                                               \
+    explicit cls(std::string v) : v_(std::move(v)) {}                              \
+    void write(std::ostream& os) const override { os << v_; }                     \
+                                                                                   \
+   private:                                                                        \
+    std::string v_;                                                                \
+  };
+RQ_TEXT_HEADER(ContentSecurityPolicy, "Content-Security-Policy")
+RQ_TEXT_HEADER(ContentTypeOptions, "X-Content-Type-Options")
+RQ_TEXT_HEADER(ReferrerPolicy, "Referrer-Policy")
+RQ_TEXT_HEADER(WwwAuthenticate, "WWW-Authenticate")
+#undef RQ_TEXT_HEADER
+
 class ApiServer::Impl {
  public:
   std::atomic<bool> ready{true};  ///< /healthz: ok, or 503 "starting"
 
-  Impl(const Aggregator& agg, std::string web_dir) : agg_(agg), web_dir_(std::move(web_dir)) {
+  Impl(const Aggregator& agg, std::string web_dir, std::string token)
+      : agg_(agg), web_dir_(std::move(web_dir)), token_(std::move(token)) {
     using namespace Rest;
-    Routes::Get(router_, "/metrics", Routes::bind(&Impl::Metrics, this));
-    Routes::Get(router_, "/stats", Routes::bind(&Impl::Stats, this));
-    Routes::Get(router_, "/requests", Routes::bind(&Impl::Requests, this));
-    Routes::Get(router_, "/series", Routes::bind(&Impl::Series, this));
-    Routes::Get(router_, "/metrics/prometheus", Routes::bind(&Impl::Prometheus, this));
+    Routes::Get(router_, "/metrics", Guarded<&Impl::Metrics>());
+    Routes::Get(router_, "/stats", Guarded<&Impl::Stats>());
+    Routes::Get(router_, "/requests", Guarded<&Impl::Requests>());
+    Routes::Get(router_, "/series", Guarded<&Impl::Series>());
+    Routes::Get(router_, "/metrics/prometheus", Guarded<&Impl::Prometheus>());
     Routes::Get(router_, "/healthz", Routes::bind(&Impl::Health, this));
     Routes::Get(router_, "/", Routes::bind(&Impl::Index, this));
     for (const char* p : {"/", "/metrics", "/stats", "/requests", "/series",
@@ -152,7 +171,49 @@ class ApiServer::Impl {
   }
 
  private:
+  using Handler = void (Impl::*)(const Rest::Request&, Http::ResponseWriter);
+
+  // A handler that first checks the bearer token (when one is set).
+  template <Handler Fn>
+  Rest::Route::Handler Guarded() {
+    return [this](const Rest::Request req, Http::ResponseWriter w) {
+      if (Authorized(req, w)) (this->*Fn)(req, std::move(w));
+      return Rest::Route::Result::Ok;
+    };
+  }
+
+  // True when no token is set or the request carries it; otherwise answers 401.
+  bool Authorized(const Rest::Request& req, Http::ResponseWriter& w) {
+    if (token_.empty()) return true;
+    std::string given;
+    if (auto a = req.headers().tryGet<Http::Header::Authorization>()) given = a->value();
+    const std::string want = "Bearer " + token_;
+    // Constant time in the token's length: no timing hint of how much of it matched.
+    bool ok = given.size() == want.size();
+    unsigned char diff = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+      diff |= static_cast<unsigned char>(want[i] ^ (i < given.size() ? given[i] : 0));
+    if (ok && diff == 0) return true;
+    w.headers().add<WwwAuthenticate>("Bearer realm=\"reqmon\"");
+    SendJson(w, Http::Code::Unauthorized,
+             ordered_json{{"error", "unauthorized"},
+                          {"detail", "send the token of reqmon's --token-file as "
+                                     "'Authorization: Bearer <token>'"}});
+    return false;
+  }
+
+  // Every response: no sniffing, no referrer; pages may load and connect to this origin only.
+  static void SecurityHeaders(Http::ResponseWriter& w) {
+    w.headers().add<ContentSecurityPolicy>(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'");
+    w.headers().add<ContentTypeOptions>("nosniff");
+    w.headers().add<ReferrerPolicy>("no-referrer");
+  }
+
   static void SendJson(Http::ResponseWriter& w, Http::Code code, const ordered_json& j) {
+    SecurityHeaders(w);
     w.headers().add<Http::Header::CacheControl>(Http::CacheDirective::NoStore);
     w.send(code, Dump(j) + "\n", MIME(Application, Json));
   }
@@ -195,6 +256,7 @@ class ApiServer::Impl {
     SendJson(w, Http::Code::Ok, agg_.RequestsJson(std::min(limit, cap)));
   }
   void Prometheus(const Rest::Request&, Http::ResponseWriter w) {
+    SecurityHeaders(w);
     w.send(Http::Code::Ok, agg_.PrometheusText(),
            Http::Mime::MediaType::fromString("text/plain; version=0.0.4; charset=utf-8"));
   }
@@ -244,6 +306,7 @@ class ApiServer::Impl {
     if (!in) return NotFoundJson(url_path, w);
     std::ostringstream body;
     body << in.rdbuf();
+    SecurityHeaders(w);
     w.headers().add<Http::Header::CacheControl>(Http::CacheDirective::NoCache);
     w.send(Http::Code::Ok, body.str(),
            Http::Mime::MediaType::fromString(ContentTypeFor(file.extension().string())));
@@ -251,6 +314,7 @@ class ApiServer::Impl {
 
   const Aggregator& agg_;
   std::string web_dir_;
+  std::string token_;
   Rest::Router router_;
   std::unique_ptr<Http::Endpoint> endpoint_;
 };
@@ -265,7 +329,7 @@ std::string ApiServer::address() const { return HostPort(opts_.host, port_ ? por
 void ApiServer::Start() {
   if (impl_) throw std::runtime_error("API server already started on " + address());
   const uint16_t port = ProbeBind(opts_.host, opts_.port);
-  auto impl = std::make_unique<Impl>(agg_, opts_.web_dir);
+  auto impl = std::make_unique<Impl>(agg_, opts_.web_dir, opts_.token);
   impl->ready = ready_;
   try {
     impl->Start(opts_.host, port, opts_.threads);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,6 +27,7 @@
 #include "reqmon/capture/bpf_capture.h"
 #include "reqmon/capture/capture_file.h"
 #include "reqmon/capture/targets.h"
+#include "reqmon/parser/query_redaction.h"
 
 namespace reqmon {
 namespace {
@@ -77,7 +79,42 @@ struct Options {
   bool demo = false;
   bool verbose = false;
   bool no_tls = false;
+  std::string token_file;
+  bool no_auth = false;
+  bool show_query = false;
+  bool redact_query = false;
+  std::string token;  ///< read from token_file
+  QueryMode query_mode() const {
+    return show_query ? QueryMode::kShow : redact_query ? QueryMode::kDropValues
+                                                        : QueryMode::kRedactSecrets;
+  }
 };
+
+// Whether an address (as given to --listen) only reaches this host.
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// The bearer token of --token-file: its first line, without surrounding blanks.
+bool ReadToken(const std::string& path, std::string* token, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "--token-file " + path + ": cannot read it: " + std::strerror(errno);
+    return false;
+  }
+  std::getline(in, *token);
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  while (!token->empty() && blank(token->back())) token->pop_back();
+  size_t lead = 0;
+  while (lead < token->size() && blank((*token)[lead])) ++lead;
+  token->erase(0, lead);
+  if (token->size() < 16) {
+    *error = "--token-file " + path + ": the token (its first line) must be at least 16 "
+             "characters; make one with: head -c 24 /dev/urandom | base64 > " + path;
+    return false;
+  }
+  return true;
+}
 
 // The capture's view of TLS coverage, for /stats.
 std::vector<TlsProcessInfo> TlsInfo(const BpfCapture& cap) {
@@ -131,6 +168,7 @@ std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg, std::stri
   ApiServerOptions ao;
   if (!ParseListen(o.listen, &ao.host, &ao.port, error)) return nullptr;
   ao.web_dir = o.web_dir;
+  ao.token = o.token;
   ao.start_ready = !o.replay.empty();  // live: ready once the capture is attached
   auto api = std::make_unique<ApiServer>(agg, ao);
   try {
@@ -173,7 +211,8 @@ int RunReplay(const Options& o) {
     if (!log) return Fail(err);
     out.Add(log.get());
   }
-  Pipeline pipe(out, nullptr);
+  QueryRedactor redactor(out, o.query_mode());
+  Pipeline pipe(redactor, nullptr);
   std::string_view rec;
   while (reader->Next(&rec)) pipe.OnRecord(rec.data(), rec.size());
   pipe.tracker().FinishAll();
@@ -257,7 +296,8 @@ int RunLive(Options o) {
     recorder = CaptureWriter::Create(o.record, info, &err);
     if (!recorder) return Fail(err);
   }
-  Pipeline pipe(out, recorder.get());
+  QueryRedactor redactor(out, o.query_mode());
+  Pipeline pipe(redactor, recorder.get());
 
   // The API first: a busy port is reported before anything is attached.
   auto api = StartApi(o, agg, &err);
@@ -440,6 +480,14 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
   app.add_option("--listen", o.listen, "address:port of the dashboard and API")
       ->capture_default_str();
   app.add_flag("--no-api", o.no_api, "do not serve the dashboard and API");
+  app.add_option("--token-file", o.token_file,
+                 "a bearer token (the file's first line) the API requires; needed to --listen "
+                 "beyond loopback");
+  app.add_flag("--no-auth", o.no_auth, "serve the API beyond loopback without a token");
+  auto* show = app.add_flag("--show-query", o.show_query,
+                            "show query values that look secret (token=, key=...) as sent");
+  app.add_flag("--redact-query", o.redact_query, "drop every query value, keep the names")
+      ->excludes(show);
   app.add_option("--log-file", o.log_file,
                  "request and CPU/memory log (default monitor_logs.txt when live; 'none' for off)");
   app.add_option("--log-interval", o.log_interval, "seconds between CPU/memory log lines")
@@ -490,6 +538,19 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
   if (o.print_stats && o.replay.empty() && o.duration <= 0)
     return Fail("--print-stats needs --replay FILE, or --duration SECONDS for a live run", 2);
   if (o.web_dir.empty()) o.web_dir = DefaultWebDir(argv[0]);
+  if (!o.token_file.empty()) {
+    std::string err;
+    if (!ReadToken(o.token_file, &o.token, &err)) return Fail(err, 2);
+  }
+  if (!o.no_api && o.token.empty() && !o.no_auth) {
+    std::string host, err;
+    uint16_t port = 0;
+    if (!ParseListen(o.listen, &host, &port, &err)) return Fail(err, 2);
+    if (!IsLoopback(host))
+      return Fail("--listen " + o.listen + " serves the API beyond this host: give --token-file "
+                  "FILE (a bearer token the API then requires) or, on a trusted network, "
+                  "--no-auth", 2);
+  }
   o.demo = o.replay.empty() && !has_target;
 
   InstallSignals();

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "reqmon/capture/capture_file.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -37,7 +39,12 @@ int64_t RealtimeOffsetNs() {
 
 std::unique_ptr<CaptureWriter> CaptureWriter::Create(const std::string& path, const CaptureInfo& info,
                                                      std::string* error) {
-  FILE* f = std::fopen(path.c_str(), "wb");
+  // Captures hold payload prefixes (request heads, cookies, tokens): owner-only, whatever the
+  // umask, and a file that was already there loses any wider mode too.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd >= 0) fchmod(fd, 0600);
+  FILE* f = fd >= 0 ? fdopen(fd, "wb") : nullptr;
+  if (!f && fd >= 0) ::close(fd);
   if (!f) {
     *error = path + ": cannot create capture file: " + std::strerror(errno);
     return nullptr;

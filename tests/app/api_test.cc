@@ -183,3 +183,81 @@ TEST_F(ApiTest, DashboardIsServed) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// Safe to expose: the dashboard's files carry a strict Content-Security-Policy.
+TEST_F(ApiTest, EveryResponseCarriesAStrictContentSecurityPolicy) {
+  for (const char* path : {"/", "/app.js", "/stats", "/metrics/prometheus"}) {
+    std::string headers = testing::Run("curl -s -D - -o /dev/null " + Url(path));
+    EXPECT_NE(headers.find("Content-Security-Policy: default-src 'none'; script-src 'self';"),
+              std::string::npos) << path << "\n" << headers;
+    EXPECT_NE(headers.find("X-Content-Type-Options: nosniff"), std::string::npos) << path;
+  }
+}
+
+// --token-file: every data endpoint wants the bearer token (401 JSON without it), /healthz does
+// not (probes), the dashboard's files hold no data and stay open.
+TEST(ApiAuthTest, TokenFileGuardsTheDataEndpoints) {
+  const int port = testing::FreePort();
+  const fs::path dir = testing::MakeTempDir("auth");
+  const std::string token = "t0ken-for-the-api-test-0123456789";
+  std::ofstream(dir / "token") << token << "\n";
+  testing::Process proc({testing::ReqmonBinary(), "--replay", testing::TestData("nginx.rqcap"),
+                         "--listen", "0.0.0.0:" + std::to_string(port), "--token-file",
+                         (dir / "token").string()},
+                        (dir / "reqmon.log").string());
+  ASSERT_TRUE(testing::WaitForApi(port)) << testing::ReadFile(dir / "reqmon.log");
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  for (const char* path : {"/stats", "/metrics", "/requests", "/series", "/metrics/prometheus"}) {
+    int code = 0;
+    std::string body = HttpGet(base + path, &code);
+    EXPECT_EQ(code, 401) << path;
+    EXPECT_EQ(json::parse(body)["error"], "unauthorized") << body;
+    HttpGet(base + path, &code, "-H 'Authorization: Bearer wrong-token-wrong-token-xx'");
+    EXPECT_EQ(code, 401) << path;
+    HttpGet(base + path, &code, "-H 'Authorization: Bearer " + token + "'");
+    EXPECT_EQ(code, 200) << path;
+  }
+  int code = 0;
+  HttpGet(base + "/healthz", &code);
+  EXPECT_EQ(code, 200);
+  HttpGet(base + "/", &code);
+  EXPECT_EQ(code, 200);
+  std::string hdr = testing::Run("curl -s -D - -o /dev/null " + base + "/stats");
+  EXPECT_NE(hdr.find("WWW-Authenticate: Bearer"), std::string::npos) << hdr;
+  fs::remove_all(dir);
+}
+
+// Listening beyond loopback without a token is refused, in one line, unless --no-auth says so;
+// a missing or too short token file is a one-line error too.
+TEST(ApiAuthTest, ExposedWithoutTokenIsRefused) {
+  const std::string cap = testing::TestData("nginx.rqcap");
+  int st = 0;
+  std::string err;
+  testing::RunReqmon("--replay " + cap + " --listen 0.0.0.0:" + std::to_string(testing::FreePort()) +
+                         " --duration 1",
+                     &st, &err);
+  EXPECT_EQ(st, 2);
+  EXPECT_NE(err.find("--token-file"), std::string::npos) << err;
+  EXPECT_NE(err.find("--no-auth"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  testing::RunReqmon("--replay " + cap + " --listen 0.0.0.0:" + std::to_string(testing::FreePort()) +
+                         " --no-auth --duration 0.5",
+                     &st, &err);
+  EXPECT_EQ(st, 0) << err;
+  testing::RunReqmon("--replay " + cap + " --token-file /nonexistent/token --print-stats", &st, &err);
+  EXPECT_EQ(st, 2);
+  EXPECT_NE(err.find("--token-file /nonexistent/token: cannot read it"), std::string::npos) << err;
+  const fs::path dir = testing::MakeTempDir("auth2");
+  std::ofstream(dir / "short") << "abc\n";
+  testing::RunReqmon("--replay " + cap + " --token-file " + (dir / "short").string() +
+                         " --print-stats", &st, &err);
+  EXPECT_EQ(st, 2);
+  EXPECT_NE(err.find("at least 16 characters"), std::string::npos) << err;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace reqmon

@@ -308,3 +308,52 @@ TEST(LiveErrors, BusyApiPortIsReportedBeforeAttaching) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// Safe to expose: Authorization and Cookie values never appear anywhere reqmon shows or writes;
+// secret-looking query values are redacted in /requests and the log unless --show-query, and
+// --redact-query drops every value.
+TEST_F(LiveTest, SecretsAreNeverShown) {
+  testing::Nginx nginx;
+  auto drive = [&] {
+    testing::Run("curl -s -o /dev/null -H 'Authorization: Bearer s3cr3t-auth-value' "
+                 "-H 'Cookie: sid=s3cr3t-cookie-value' '" +
+                 nginx.url("/api/login?user=ann&token=s3cr3t-query-value&page=2") + "'");
+  };
+  auto everything = [&] {
+    return testing::HttpGet(Url("/requests")) + testing::HttpGet(Url("/stats")) +
+           testing::HttpGet(Url("/metrics/prometheus")) + testing::HttpGet(Url("/series"));
+  };
+  StartReqmon({"--pid", std::to_string(nginx.master_pid())});
+  drive();
+  StatsWhenTotal(1);
+  std::string shown = everything();
+  EXPECT_EQ(shown.find("s3cr3t"), std::string::npos) << shown.substr(0, 2000);
+  json r = GetJson(Url("/requests"));
+  ASSERT_EQ(r["count"], 1);
+  EXPECT_EQ(r["requests"][0]["query"], "user=ann&token=REDACTED&page=2");
+  ASSERT_EQ(reqmon_->Signal(SIGTERM, 10000), 0);
+  std::string log = testing::ReadFile(dir_ / "monitor_logs.txt");
+  EXPECT_EQ(log.find("s3cr3t"), std::string::npos) << log;
+  EXPECT_NE(log.find("URL=/api/login?user=ann&token=REDACTED&page=2,"), std::string::npos) << log;
+
+  StartReqmon({"--pid", std::to_string(nginx.master_pid()), "--show-query"}, "none");
+  drive();
+  StatsWhenTotal(1);
+  EXPECT_EQ(GetJson(Url("/requests"))["requests"][0]["query"],
+            "user=ann&token=s3cr3t-query-value&page=2");
+  shown = everything();
+  EXPECT_EQ(shown.find("s3cr3t-auth"), std::string::npos);
+  EXPECT_EQ(shown.find("s3cr3t-cookie"), std::string::npos);
+  ASSERT_EQ(reqmon_->Signal(SIGTERM, 10000), 0);
+
+  StartReqmon({"--pid", std::to_string(nginx.master_pid()), "--redact-query"}, "none");
+  drive();
+  StatsWhenTotal(1);
+  EXPECT_EQ(GetJson(Url("/requests"))["requests"][0]["query"], "user&token&page");
+}
+
+}  // namespace
+}  // namespace reqmon

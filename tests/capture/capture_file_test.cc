@@ -148,3 +148,33 @@ TEST_F(CaptureFileTest, WrongVersionIsReported) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// Captures hold payload prefixes (request heads with cookies and tokens): created owner-only
+// whatever the umask, and an existing file loses its wider mode.
+TEST(CaptureFileModeTest, CreatedOwnerOnly) {
+  const fs::path dir = testing::MakeTempDir("capmode");
+  const mode_t old = umask(0);
+  std::string err;
+  CaptureInfo info;
+  auto w = CaptureWriter::Create((dir / "a.rqcap").string(), info, &err);
+  ASSERT_TRUE(w) << err;
+  w.reset();
+  struct stat st;
+  ASSERT_EQ(stat((dir / "a.rqcap").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ofstream(dir / "b.rqcap") << "old";
+  chmod((dir / "b.rqcap").c_str(), 0644);
+  w = CaptureWriter::Create((dir / "b.rqcap").string(), info, &err);
+  ASSERT_TRUE(w) << err;
+  w.reset();
+  ASSERT_EQ(stat((dir / "b.rqcap").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  umask(old);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace reqmon

@@ -17,6 +17,10 @@ struct ApiServerOptions {
   std::string web_dir;             ///< dashboard files (index.html ...); empty = none
   int threads = 2;                 ///< Pistache worker threads
   bool start_ready = true;         ///< false: /healthz answers 503 "starting" until SetReady(true)
+  /// Non-empty: every JSON and Prometheus endpoint but /healthz needs "Authorization: Bearer
+  /// <token>" and answers 401 JSON without it (the dashboard's own files, which hold no data,
+  /// stay open; the dashboard sends the token it was given in its URL's #token=...).
+  std::string token;
 };
 
 /// Serves GET /metrics, /stats, /requests?limit=N, /series, /metrics/prometheus, /healthz and
