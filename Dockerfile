@@ -6,7 +6,9 @@
 #   docker run --rm --pid=host --cap-add BPF --cap-add PERFMON --cap-add SYS_RESOURCE \
 #     -v /sys/kernel/btf:/sys/kernel/btf:ro -v /sys/kernel/tracing:/sys/kernel/tracing:ro \
 #     -v /sys/fs/cgroup:/sys/fs/cgroup:ro -v /proc:/host/proc:ro -p 9100:9100 \
-#     reqmon --proc-root /host/proc --listen 0.0.0.0:9100 --log-file none --comm nginx
+#     -v /etc/reqmon/token:/run/secrets/reqmon-token:ro \
+#     reqmon --proc-root /host/proc --listen 0.0.0.0:9100 --token-file /run/secrets/reqmon-token \
+#     --log-file none --comm nginx
 #
 # Kernels before 5.8 have no CAP_BPF/CAP_PERFMON: use --privileged there. See README.md
 # ("In a container") and deploy/kubernetes/ for the DaemonSet.
@@ -49,4 +51,5 @@ USER 0
 EXPOSE 9100
 ENTRYPOINT ["/usr/local/bin/reqmon"]
 # Arguments replace these defaults (docker run IMAGE --comm nginx ..., or the DaemonSet's args).
-CMD ["--proc-root", "/host/proc", "--listen", "0.0.0.0:9100", "--log-file", "none", "--all"]
+# Listening beyond the container wants a bearer token: mount one at /run/secrets/reqmon-token.
+CMD ["--proc-root", "/host/proc", "--listen", "0.0.0.0:9100", "--token-file", "/run/secrets/reqmon-token", "--log-file", "none", "--all"]

@@ -89,10 +89,23 @@ TEST_F(Manifests, DaemonSetHasTheLeastPrivilegeThatWorks) {
 
   // Host paths, mounted read-only where reqmon expects them.
   std::map<std::string, std::string> host_path;  // volume name -> host path
-  for (const auto& v : pod["volumes"])
+  std::string token_volume;                       // the Secret with the API's bearer token
+  for (const auto& v : pod["volumes"]) {
     if (v.contains("hostPath")) host_path[v["name"]] = v["hostPath"]["path"];
+    if (v.contains("secret") && v["secret"]["secretName"] == "reqmon-token") token_volume = v["name"];
+  }
   std::map<std::string, std::string> mounted;  // host path -> mount path
   for (const auto& m : c["volumeMounts"]) {
+    if (m["name"] == token_volume) {
+      // Listening on 0.0.0.0 needs a token: the Secret's, read-only, where --token-file says.
+      EXPECT_EQ(m.value("readOnly", false), true) << m;
+      auto args = c["args"].get<std::vector<std::string>>();
+      auto it = std::find(args.begin(), args.end(), "--token-file");
+      ASSERT_NE(it, args.end());
+      ASSERT_NE(it + 1, args.end());
+      EXPECT_EQ(*(it + 1), m["mountPath"].get<std::string>() + "/token");
+      continue;
+    }
     ASSERT_TRUE(host_path.count(m["name"])) << m;
     EXPECT_EQ(m.value("readOnly", false), true) << m;
     mounted[host_path[m["name"]]] = m["mountPath"];
@@ -218,10 +231,18 @@ TEST(Dockerfile, MultiStageNonRootBuildSmallRuntime) {
 TEST(PrometheusConfig, PromtoolAcceptsTheStaticConfigAndK8sExampleParses) {
   if (!testing::HaveBinary("promtool")) GTEST_SKIP() << "promtool is not installed";
   int st = -1;
-  std::string out = testing::Run("promtool check config '" +
-                                     Src("deploy/prometheus/prometheus.yml").string() + "' 2>&1",
-                                 &st);
+  // promtool wants the bearer token file the config names to exist: check a copy beside one.
+  const fs::path tmp = testing::MakeTempDir("promcfg");
+  std::string cfg = testing::ReadFile(Src("deploy/prometheus/prometheus.yml"));
+  const std::string cred = "/etc/prometheus/reqmon-token";
+  ASSERT_NE(cfg.find(cred), std::string::npos);
+  cfg.replace(cfg.find(cred), cred.size(), (tmp / "reqmon-token").string());
+  std::ofstream(tmp / "prometheus.yml") << cfg;
+  std::ofstream(tmp / "reqmon-token") << "a-token-for-promtool-0123456789\n";
+  std::string out = testing::Run("promtool check config '" + (tmp / "prometheus.yml").string() +
+                                     "' 2>&1", &st);
   EXPECT_EQ(st, 0) << out;
+  fs::remove_all(tmp);
   if (!testing::HaveBinary("yq")) GTEST_SKIP() << "yq is not installed";
   auto docs = Yaml("deploy/prometheus/prometheus.yml");
   ASSERT_EQ(docs.size(), 1u);
