@@ -318,6 +318,23 @@ TEST(Http2, MidConnectionRecordStartingInsideAFrameWaitsForABoundary) {
   EXPECT_GT(h.http().unparsed_bytes, 0u);
 }
 
+// Servers such as nghttpd and gRPC's send their SETTINGS as soon as they accept, before the
+// client's preface is read: a new connection all the same, decoded exactly.
+TEST(Http2, ServerThatSpeaksFirstIsANewConnection) {
+  Harness h;  // no open event: the default build does not report accepts
+  h2::Encoder req, resp;
+  h.Out(h2::ServerStart());
+  std::string in = h2::ClientStart();
+  in += req.Headers(1, h2::Get("/first"), true);
+  h.In(in);
+  h.Out(resp.Headers(1, h2::Status(200), true));
+  ASSERT_EQ(h.sink.txs.size(), 1u);
+  EXPECT_EQ(h.sink.txs[0].path, "/first");
+  EXPECT_FALSE(h.sink.txs[0].headers_unknown);
+  EXPECT_EQ(h.tracker.counters().http2.via_preface, 1u);
+  EXPECT_EQ(h.tracker.counters().http2.midstream, 0u);
+}
+
 TEST(Http2, UpgradeH2cTurnsTheFirstRequestIntoStream1) {
   Harness h;
   h.Feed(h.b.Open(RQ_ROLE_SERVER));

@@ -52,8 +52,9 @@ struct HttpTransaction {
   /// HTTP/2 only: the request's header block could not be fully decoded (connection caught
   /// mid-way or a gap broke the HPACK table); method and/or path are then "(unknown)".
   bool headers_unknown = false;
-  /// gRPC (HTTP/2 with content-type application/grpc...): service and method are split from
-  /// the path "/package.Service/Method"; grpc_status is the grpc-status trailer (-1: none seen).
+  /// gRPC (HTTP/2 with content-type application/grpc... on the request or the response):
+  /// service and method are split from the path "/package.Service/Method" ("(unknown)" when the
+  /// path could not be decoded); grpc_status is the grpc-status trailer (-1: none decoded).
   bool is_grpc = false;
   std::string grpc_service;
   std::string grpc_method;

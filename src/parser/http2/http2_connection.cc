@@ -162,7 +162,10 @@ void Http2Connection::Reset(uint32_t pid, int32_t fd, uint64_t connection_id, rq
   cur_exit_ = 0;
   streams_.clear();
   const bool mid = start == Http2Start::kMidstream;
+  midstream_ = mid;
+  blocks_ = 0;
   for (Dir* d : {&in_, &out_}) {
+    d->fed = false;
     d->hdr_got = 0;
     d->got = 0;
     d->len = 0;
@@ -221,12 +224,35 @@ void Http2Connection::OnData(const rq_data_event& ev, std::string_view payload) 
   }
   cur_exit_ = ev.h.ts_exit;
   Dir& d = DirFor(ev);
+  if (!d.fed && midstream_ && StartsWithHttp2Preface(payload)) [[unlikely]] {
+    // The first record was the server's SETTINGS, sent on accept: this is a new connection.
+    midstream_ = false;
+    d.state = Dir::kPreface;
+    d.preface_got = 0;
+    role_guessed_ = false;
+    role_ = &d == &in_ ? RQ_ROLE_SERVER : RQ_ROLE_CLIENT;
+    in_.from_client = role_ == RQ_ROLE_SERVER;
+    out_.from_client = !in_.from_client;
+    if (blocks_ == 0) {
+      ResetInflater(in_, false);
+      ResetInflater(out_, false);
+      --counters_->midstream;
+      ++counters_->via_preface;
+    }
+    if (role_ == RQ_ROLE_CLIENT && !options_.parse_client) {
+      http_->client_bytes += bytes;
+      return;
+    }
+  }
+  d.fed = true;
   if (d.state == Dir::kLost) {
     if (!LooksLikeHttp2Frames(payload, bytes)) {
       CountUnparsed(bytes, true);
       return;
     }
+    // Header blocks may have been in the lost bytes: the table is unknown from here.
     ++http_->resyncs;
+    ++counters_->hpack_resets;
     d.state = Dir::kHeader;
     d.hdr_got = 0;
     d.in_block = false;
@@ -465,6 +491,7 @@ void Http2Connection::EndStream(Dir& d, Stream& s) {
 
 void Http2Connection::HeaderBlockDone(Dir& d) {
   d.in_block = false;
+  ++blocks_;
   Fields f;
   bool decoded = false;
   if (d.block_damaged) {
@@ -535,6 +562,8 @@ void Http2Connection::HeaderBlockDone(Dir& d) {
     }
   }
   if (f.grpc_status >= 0) s->grpc_status = f.grpc_status;
+  // The response says gRPC too (the request's content-type may not have been decodable).
+  if (f.content_type.rfind("application/grpc", 0) == 0) s->grpc = true;
   if (d.block_end_stream) {
     const uint32_t id = s->id;
     Emit(*s, /*incomplete=*/false);
@@ -674,6 +703,9 @@ void Http2Connection::Emit(Stream& s, bool incomplete) {
       tx_.grpc_service.assign(tx_.path, 1, slash - 1);
       tx_.grpc_method.assign(tx_.path, slash + 1);
     }
+  } else if (s.grpc) {
+    tx_.grpc_service.assign(kUnknown);
+    tx_.grpc_method.assign(kUnknown);
   }
   ++http_->transactions;
   if (incomplete) ++http_->incomplete;

@@ -10,7 +10,10 @@
 ///    with "Upgrade: h2c" answered by 101; AddUpgradeStream() registers that request as stream
 ///    1, whose response arrives as HTTP/2; the client's preface follows. Start::kMidstream: the
 ///    connection was open before attach; the first record starts at a frame boundary
-///    (LooksLikeHttp2Frames) and both HPACK tables are unknown.
+///    (LooksLikeHttp2Frames) and both HPACK tables are unknown. Except when that first record
+///    was a server's SETTINGS and the other direction then starts with the client preface
+///    before any header block was seen: servers that speak first (gRPC, nghttpd) on a new
+///    connection; the tables are then known (fresh) and it counts as kPreface.
 ///  - Frames may be split across records and many frames may share one record. A record's
 ///    uncaptured tail (ev.bytes > payload.size()) is a gap: inside a DATA payload (or any
 ///    payload whose content does not matter: PING, WINDOW_UPDATE, unknown types) it is skipped
@@ -132,6 +135,7 @@ class Http2Connection {
   /// One direction of the connection.
   struct Dir {
     bool from_client = false;  ///< carries requests (client to server)
+    bool fed = false;          ///< a record was fed to this direction
     enum State : uint8_t { kPreface, kHeader, kPayload, kLost } state = kHeader;
     size_t preface_got = 0;
     uint8_t hdr[9] = {};
@@ -212,6 +216,8 @@ class Http2Connection {
   uint64_t connection_id_ = 0;
   rq_role role_ = RQ_ROLE_SERVER;
   bool role_guessed_ = false;  ///< midstream with unknown role: may flip once
+  bool midstream_ = false;     ///< started as Http2Start::kMidstream
+  uint64_t blocks_ = 0;        ///< header blocks seen on this connection
   bool active_ = false;
   uint64_t cur_exit_ = 0;      ///< ts_exit of the record being fed
   rq_endpoints ep_{};
