@@ -118,6 +118,42 @@ TEST_F(Http2LiveTest, H2cNginxWithH2loadAndCurlIsExact) {
             std::string::npos);
 }
 
+// curl --http2 on http:// asks for "Upgrade: h2c": the HTTP/1.1 request becomes stream 1 and is
+// answered in HTTP/2; later requests on the connection are ordinary streams.
+TEST_F(Http2LiveTest, UpgradeH2cFromHttp11IsExact) {
+  testing::H2cUpgradeServer server;
+  StartReqmon({"--pid", std::to_string(server.pid())});
+  int versions_2 = 0;
+  for (const char* p : {"/up/1", "/up/2", "/missing/1"}) {
+    const std::string out = testing::Run("curl -s --http2 -o /dev/null -w '%{http_version}' '" +
+                                         server.url(p) + "'");
+    versions_2 += out == "2";
+  }
+  // Two requests on one upgraded connection: stream 1 (upgrade), then stream 3.
+  testing::Run("curl -s --http2 -o /dev/null '" + server.url("/up/3") + "' -o /dev/null '" +
+               server.url("/up/4") + "'");
+  ASSERT_EQ(versions_2, 3);
+  std::map<std::string, int> want_routes, want_codes;
+  const json st = StatsWhenSeen(5);
+  std::istringstream log(testing::ReadFile(server.log_file()));
+  std::string path, status;
+  int lines = 0;
+  while (log >> path >> status) {
+    ++lines;
+    ++want_routes["GET " + TemplatePath(path)];
+    ++want_codes[status];
+  }
+  ASSERT_EQ(lines, 5);
+  EXPECT_EQ(st["total_requests"], 5) << st.dump();
+  EXPECT_EQ(Routes(st), want_routes);
+  std::map<std::string, int> codes = st["status_codes"];
+  EXPECT_EQ(codes, want_codes);
+  EXPECT_EQ(st["protocols"], json({{"HTTP/2", 5}}));
+  EXPECT_EQ(st["incomplete_requests"], 0);
+  EXPECT_EQ(st["unparsed"]["bytes"], 0);
+  EXPECT_EQ(st["http2"]["via_upgrade"], 4);
+}
+
 TEST_F(Http2LiveTest, GrpcCallsExactPerMethodAndStatus) {
   GrpcServer backend;
   NginxH2c ngx(backend.port());

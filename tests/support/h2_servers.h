@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // Real HTTP/2 peers for tests: nginx with `listen ... http2` in the clear (h2c, prior
-// knowledge), nghttpd without TLS (h2c by prior knowledge or by Upgrade: h2c), and a Python
-// gRPC server (grpcio, generic handlers on raw bytes: no code generation) with a client.
+// knowledge; optionally passing gRPC to a backend), a Python h2 server taking connections by
+// "Upgrade: h2c", and a Python gRPC server (grpcio, generic handlers on raw bytes: no code
+// generation) with a client.
 
 #include <fstream>
 #include <string>
@@ -62,19 +63,73 @@ class NginxH2c {
   Process proc_;
 };
 
-/// nghttpd without TLS (answers h2c by prior knowledge and by Upgrade: h2c), serving a folder.
-class Nghttpd {
+/// Debian's python3 (python3-grpcio is installed for it, whatever python3 is first in PATH).
+inline std::string SystemPython() {
+  return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
+/// A small HTTP/2 server (Python h2) on 127.0.0.1:port that takes connections by
+/// "Upgrade: h2c" (RFC 7540 §3.2: the HTTP/1.1 request becomes stream 1, answered in HTTP/2) and
+/// answers every stream: 404 for paths containing "missing", else 200. Each answer is logged as
+/// "PATH STATUS" in log_file().
+class H2cUpgradeServer {
  public:
-  Nghttpd() : dir_(MakeTempDir("nghttpd")), port_(FreePort()) {
-    std::ofstream(dir_ / "index.html") << "<html>hello from nghttpd</html>\n";
-    fs::create_directories(dir_ / "docs");
-    std::ofstream(dir_ / "docs" / "a.txt") << "a\n";
-    proc_.Start({"nghttpd", "--no-tls", "-a", "127.0.0.1", "-d", dir_.string(),
-                 std::to_string(port_)},
-                (dir_.parent_path() / (dir_.filename().string() + ".log")).string());
-    if (!WaitForPort(port_)) throw std::runtime_error("nghttpd did not start");
+  H2cUpgradeServer() : dir_(MakeTempDir("h2c-up")), port_(FreePort()) {
+    static const char* kScript = R"PY(
+import sys, socket, threading
+import h2.connection, h2.config, h2.events
+port, log = int(sys.argv[1]), open(sys.argv[2], 'a', buffering=1)
+lock = threading.Lock()
+def respond(conn, sock, sid, path):
+    status = '404' if b'missing' in path else '200'
+    body = b'upgraded ' + path + b'\n'
+    conn.send_headers(sid, [(':status', status), ('content-length', str(len(body))),
+                            ('content-type', 'text/plain')])
+    conn.send_data(sid, body, end_stream=True)
+    sock.sendall(conn.data_to_send())
+    with lock: log.write(path.decode() + ' ' + status + '\n')
+def handle(sock):
+    data = b''
+    while b'\r\n\r\n' not in data:
+        chunk = sock.recv(65536)
+        if not chunk: return
+        data += chunk
+    head, buf = data.split(b'\r\n\r\n', 1)
+    lines = head.split(b'\r\n')
+    path = lines[0].split(b' ')[1]
+    hdrs = {}
+    for l in lines[1:]:
+        k, v = l.split(b':', 1)
+        hdrs[k.strip().lower()] = v.strip()
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
+    sock.sendall(b'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n')
+    conn.initiate_upgrade_connection(hdrs[b'http2-settings'])
+    sock.sendall(conn.data_to_send())
+    respond(conn, sock, 1, path)
+    while True:
+        if buf:
+            for ev in conn.receive_data(buf):
+                if isinstance(ev, h2.events.RequestReceived):
+                    respond(conn, sock, ev.stream_id, dict(ev.headers)[b':path'])
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    sock.close(); return
+            sock.sendall(conn.data_to_send())
+        buf = sock.recv(65536)
+        if not buf: break
+    sock.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', port))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+)PY";
+    proc_.Start({SystemPython(), "-c", kScript, std::to_string(port_), log_file().string()},
+                (dir_ / "server.out").string());
+    if (!WaitForPort(port_)) throw std::runtime_error("h2c upgrade server did not start: " + ReadFile(dir_ / "server.out"));
   }
-  ~Nghttpd() {
+  ~H2cUpgradeServer() {
     proc_.Stop();
     std::error_code ec;
     fs::remove_all(dir_, ec);
@@ -84,17 +139,13 @@ class Nghttpd {
   std::string url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
+  fs::path log_file() const { return dir_ / "answers.log"; }
 
  private:
   fs::path dir_;
   int port_;
   Process proc_;
 };
-
-/// Debian's python3 (python3-grpcio is installed for it, whatever python3 is first in PATH).
-inline std::string SystemPython() {
-  return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-}
 
 /// A Python gRPC server on 127.0.0.1:port with service demo.Greeter: SayHello answers OK,
 /// Find aborts with NOT_FOUND (5), Fail aborts with INTERNAL (13). Raw bytes, no protobuf.
