@@ -412,7 +412,7 @@ void Http2Connection::FrameEnd(Dir& d) {
     }
     case kContinuation:
       d.block_wire += 9 + uint64_t{d.len};
-      if (d.damaged) d.block_damaged = true;
+      if (d.damaged || d.block.size() + n > options_.max_header_block) d.block_damaged = true;
       if (!d.block_damaged) d.block.append(d.payload);
       if (d.flags & kFlagEndHeaders) HeaderBlockDone(d);
       break;
