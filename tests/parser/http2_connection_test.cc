@@ -304,6 +304,33 @@ TEST(Http2, CaughtMidConnectionCountsWithoutInventing) {
   EXPECT_EQ(h.tracker.counters().http2.hpack_errors, 0u);
 }
 
+// Caught mid-connection: references to entries from before attach stay unknown until the
+// entries added since have filled the table (4096 bytes); from then on every index is known.
+TEST(Http2, UnknownTableBecomesExactOnceRefilled) {
+  using namespace h2;
+  Harness h;
+  Encoder resp;
+  uint32_t sid = 101;
+  auto request = [&](const std::string& block) {
+    h.In(Frame(HEADERS, END_HEADERS | END_STREAM, sid, block));
+    h.Out(resp.Headers(sid, Status(200), true));
+    sid += 2;
+  };
+  request(Indexed(2) + Indexed(70));  // :path from before attach
+  // New entries: :path /refilled (32 + 5 + 9 = 46 bytes) and 27 of 32 + 8 + 110 = 150 bytes:
+  // 4096 in all, more than 4096 - 32, so every entry from before attach has been evicted.
+  std::string fill = Indexed(2) + LitInc(4, "/refilled");
+  for (int i = 0; i < 27; ++i) fill += LitIncNew("x-fill" + std::to_string(i % 10) + "x", std::string(110, 'a' + i % 26));
+  request(fill);
+  request(Indexed(2) + Indexed(61 + 28));  // the oldest of the new entries: /refilled
+  ASSERT_EQ(h.sink.txs.size(), 3u);
+  EXPECT_EQ(h.sink.txs[0].path, "(unknown)");
+  EXPECT_EQ(h.sink.txs[1].path, "/refilled");
+  EXPECT_EQ(h.sink.txs[2].path, "/refilled");
+  EXPECT_FALSE(h.sink.txs[2].headers_unknown);
+  EXPECT_EQ(h.tracker.counters().http2.hpack_errors, 0u);
+}
+
 TEST(Http2, MidConnectionRecordStartingInsideAFrameWaitsForABoundary) {
   using namespace h2;
   Encoder req, resp;
