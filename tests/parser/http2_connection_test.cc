@@ -392,6 +392,35 @@ TEST(Http2, UpgradeH2cTurnsTheFirstRequestIntoStream1) {
   EXPECT_EQ(h.http().unparsed_bytes, 0u);
 }
 
+// The server's bytes (101, its SETTINGS, stream 1's answer) cut at every offset.
+TEST(Http2, UpgradeH2cSplitAtEveryOffset) {
+  const std::string up =
+      "GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+      "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+  h2::Encoder resp;
+  std::string out = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+  out += h2::ServerStart();
+  const size_t preface_end = out.size();
+  out += resp.Headers(1, h2::Status(200), false);
+  out += h2::Data(1, "ok", true);
+  for (size_t k = 1; k < out.size(); ++k) {
+    Harness h;
+    // An accepted connection (compat build): HTTP/1.x is parsed from its first byte, so the 101
+    // may be cut anywhere.
+    h.Feed(h.b.Open(RQ_ROLE_SERVER));
+    h.In(up);
+    h.Out(out.substr(0, k));
+    if (k >= preface_end) h.In(h2::ClientStart());
+    h.Out(out.substr(k));
+    if (k < preface_end) h.In(h2::ClientStart());
+    ASSERT_EQ(h.sink.txs.size(), 1u) << k;
+    EXPECT_EQ(h.sink.txs[0].path, "/u") << k;
+    EXPECT_EQ(h.sink.txs[0].status, 200) << k;
+    EXPECT_EQ(h.sink.txs[0].protocol, HttpProtocol::kHttp2) << k;
+    EXPECT_EQ(h.http().unparsed_bytes, 0u) << k;
+  }
+}
+
 TEST(Http2, WebSocketUpgradeStaysHttp1) {
   Harness h;
   h.Feed(h.b.Open(RQ_ROLE_SERVER));
