@@ -218,11 +218,6 @@ void Http2Connection::OnData(const rq_data_event& ev, std::string_view payload) 
   if (!active_) return;
   uint64_t bytes = ev.bytes > 0 ? static_cast<uint64_t>(ev.bytes) : 0;
   if (bytes < payload.size()) bytes = payload.size();
-  if (role_ == RQ_ROLE_CLIENT && !options_.parse_client) {
-    http_->client_bytes += bytes;
-    return;
-  }
-  cur_exit_ = ev.h.ts_exit;
   Dir& d = DirFor(ev);
   if (!d.fed && midstream_ && StartsWithHttp2Preface(payload)) [[unlikely]] {
     // The first record was the server's SETTINGS, sent on accept: this is a new connection.
@@ -239,12 +234,13 @@ void Http2Connection::OnData(const rq_data_event& ev, std::string_view payload) 
       --counters_->midstream;
       ++counters_->via_preface;
     }
-    if (role_ == RQ_ROLE_CLIENT && !options_.parse_client) {
-      http_->client_bytes += bytes;
-      return;
-    }
   }
   d.fed = true;
+  if (role_ == RQ_ROLE_CLIENT && !options_.parse_client) {
+    http_->client_bytes += bytes;
+    return;
+  }
+  cur_exit_ = ev.h.ts_exit;
   if (d.state == Dir::kLost) {
     if (!LooksLikeHttp2Frames(payload, bytes)) {
       CountUnparsed(bytes, true);
