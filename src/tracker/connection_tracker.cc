@@ -149,8 +149,13 @@ bool ConnectionTracker::ProbeHttp2(Slot& s, const rq_data_event& ev, std::string
   const bool first = !s.probed;
   s.probed = true;
   const bool ingress = ev.direction == RQ_DIR_INGRESS;
+  // Client-role connections are not parsed unless asked for: HttpConnection counts their bytes.
+  const bool skip_client = !config_.parse_client_connections;
   if (StartsWithHttp2Preface(payload)) {
+    if (!ingress && skip_client) return false;
     SwitchToHttp2(s, Http2Start::kPreface, ingress ? RQ_ROLE_SERVER : RQ_ROLE_CLIENT);
+  } else if (s.conn.role() == RQ_ROLE_CLIENT && skip_client) {
+    return false;
   } else if ((first || s.conn.role() == RQ_ROLE_UNKNOWN) && !StartsWithRequest(payload) &&
              !StartsWithResponse(payload) &&
              LooksLikeHttp2Frames(payload, ev.bytes > 0 ? static_cast<uint64_t>(ev.bytes) : 0)) {

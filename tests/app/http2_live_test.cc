@@ -178,9 +178,10 @@ TEST_F(Http2LiveTest, GrpcCallsExactPerMethodAndStatus) {
   std::map<std::string, int> routes = Routes(st);
   EXPECT_EQ(routes["POST /demo.Greeter/SayHello"], 20);
   EXPECT_EQ(routes["POST /demo.Greeter/Find"], 7);
-  // Every connection began after attach (nginx's to the backend too, though they are not parsed:
-  // client role), whichever side spoke first.
+  // The client's channel began after attach; nginx's connections to the backend are client
+  // role, not parsed.
   EXPECT_EQ(st["http2"]["midstream"], 0) << st["http2"].dump();
+  EXPECT_EQ(st["http2"]["connections"], 1) << st["http2"].dump();  // the client's channel
   const std::string prom = testing::HttpGet(Url("/metrics/prometheus"));
   EXPECT_NE(prom.find("reqmon_grpc_requests_total{service=\"demo.Greeter\",method=\"Find\","
                       "grpc_status=\"5\"} 7"),
