@@ -421,6 +421,30 @@ TEST(Http2, UpgradeH2cSplitAtEveryOffset) {
   }
 }
 
+// Outbound HTTP/2 (the observed process is the client): counted as client bytes, or parsed
+// when client parsing is on.
+TEST(Http2, ClientRoleConnections) {
+  for (bool parse : {false, true}) {
+    TrackerConfig cfg;
+    cfg.parse_client_connections = parse;
+    Harness h(cfg);
+    h.Feed(h.b.Open(RQ_ROLE_CLIENT));
+    h2::Encoder req, resp;
+    h.Out(h2::ClientStart() + req.Headers(1, h2::Get("/upstream"), true));
+    h.In(h2::ServerStart() + resp.Headers(1, h2::Status(503), true));
+    if (!parse) {
+      EXPECT_TRUE(h.sink.txs.empty());
+      EXPECT_GT(h.http().client_bytes, 0u);
+      EXPECT_EQ(h.tracker.counters().http2.connections, 0u);
+      continue;
+    }
+    ASSERT_EQ(h.sink.txs.size(), 1u);
+    EXPECT_EQ(h.sink.txs[0].role, RQ_ROLE_CLIENT);
+    EXPECT_EQ(h.sink.txs[0].path, "/upstream");
+    EXPECT_EQ(h.sink.txs[0].status, 503);
+  }
+}
+
 TEST(Http2, WebSocketUpgradeStaysHttp1) {
   Harness h;
   h.Feed(h.b.Open(RQ_ROLE_SERVER));
