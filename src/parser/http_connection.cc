@@ -22,11 +22,19 @@ constexpr Token kMethods[] = {
     {"PATCH ", 6},   {"OPTIONS ", 8}, {"CONNECT ", 8}, {"TRACE ", 6},
 };
 
-// "Upgrade: h2c" in the record that carried the request head (heads are small: one record).
+char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// An "Upgrade:" header naming h2c in the record that carried the request head (heads are
+// small: one record).
 bool ContainsH2c(std::string_view rec) {
-  for (size_t i = 0; i + 3 <= rec.size(); ++i) {
-    if ((rec[i] == 'h' || rec[i] == 'H') && rec[i + 1] == '2' && (rec[i + 2] == 'c' || rec[i + 2] == 'C'))
-      return true;
+  static constexpr std::string_view kName = "\nupgrade:";
+  for (size_t i = 0; i + kName.size() <= rec.size(); ++i) {
+    size_t k = 0;
+    while (k < kName.size() && Lower(rec[i + k]) == kName[k]) ++k;
+    if (k < kName.size()) continue;
+    for (size_t j = i + k; j + 3 <= rec.size() && rec[j] != '\r' && rec[j] != '\n'; ++j) {
+      if (Lower(rec[j]) == 'h' && rec[j + 1] == '2' && Lower(rec[j + 2]) == 'c') return true;
+    }
   }
   return false;
 }

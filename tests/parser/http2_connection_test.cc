@@ -448,7 +448,7 @@ TEST(Http2, ClientRoleConnections) {
 TEST(Http2, WebSocketUpgradeStaysHttp1) {
   Harness h;
   h.Feed(h.b.Open(RQ_ROLE_SERVER));
-  h.In("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  h.In("GET /ws/h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
   h.Out("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
   h.In("\x81\x05hello");
   ASSERT_EQ(h.sink.txs.size(), 1u);
