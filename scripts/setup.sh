@@ -15,11 +15,15 @@ pkgs=(
   # build
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libpistache-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libnghttp2-dev   # HTTP/2: nghttp2's HPACK decoder
   libgtest-dev libgmock-dev
   # real peers for tests and benchmarks
   nginx-light python3 curl wrk apache2-utils prometheus iproute2 util-linux procps
   # HTTPS tests: certificates, and a TLS server whose library reqmon does not hook (GnuTLS)
   openssl gnutls-bin
+  # HTTP/2 and gRPC peers: h2load and nghttp, the Python gRPC runtime, Python h2 (an h2c
+  # Upgrade server)
+  nghttp2-client python3-grpcio python3-h2
   # deployment tests: YAML manifests to JSON
   yq
   # browser tests

@@ -164,6 +164,14 @@
     });
   }
 
+  // gRPC status codes (grpc/doc/statuscodes.md).
+  const GRPC_CODES = {
+    0: '0 OK', 1: '1 CANCELLED', 2: '2 UNKNOWN', 3: '3 INVALID_ARGUMENT', 4: '4 DEADLINE_EXCEEDED',
+    5: '5 NOT_FOUND', 6: '6 ALREADY_EXISTS', 7: '7 PERMISSION_DENIED', 8: '8 RESOURCE_EXHAUSTED',
+    9: '9 FAILED_PRECONDITION', 10: '10 ABORTED', 11: '11 OUT_OF_RANGE', 12: '12 UNIMPLEMENTED',
+    13: '13 INTERNAL', 14: '14 UNAVAILABLE', 15: '15 DATA_LOSS', 16: '16 UNAUTHENTICATED',
+  };
+
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -502,6 +510,40 @@
       { text: String(r.pid ?? ''), cls: 'num hide-narrow' },
     ], (r) => `r${r.incomplete ? 0 : statusClass(r.status)}`);
     setText($('#recent-note'), list.length ? `newest first · last ${Math.min(list.length, RECENT_ROWS)}` : '');
+
+    // Protocols (HTTP/1.0, HTTP/1.1, HTTP/2) and gRPC calls.
+    const protos = Object.entries(st.protocols || {}).map(([name, n]) => ({ name, n: num(n) }));
+    const protoTotal = protos.reduce((a, p) => a + p.n, 0);
+    renderTable($('#protocols'), protos, 10, 3, 'No requests yet.', (p) => {
+      const share = protoTotal ? (p.n / protoTotal) * 100 : 0;
+      return [
+        { text: p.name, cls: 'mono' },
+        { text: fmtInt(p.n), cls: 'num' },
+        { key: share.toFixed(1), node: () => {
+          const wrap = el('div', 'share s2');
+          const bar = el('div', 'share-bar');
+          const fill = el('span');
+          fill.style.width = `${share.toFixed(1)}%`;
+          bar.appendChild(fill);
+          wrap.append(bar, el('span', 'share-pct', `${share.toFixed(1)}%`));
+          return wrap;
+        } },
+      ];
+    });
+    const unknownPaths = num(st.unknown_paths);
+    setText($('#protocols-note'), unknownPaths > 0 ? `${fmtInt(unknownPaths)} with undecodable path` : '');
+    const grpc = st.grpc || {};
+    const calls = Array.isArray(grpc.methods) ? grpc.methods : [];
+    renderTable($('#grpc'), calls, ROUTE_ROWS, 4, 'No gRPC calls.', (g) => {
+      const codes = Object.entries(g.status_codes || {}).map(([c, n]) => `${GRPC_CODES[c] || c}: ${fmtInt(n)}`).join(' · ');
+      return [
+        { text: `${g.service || ''}/${g.method || ''}`, cls: 'mono path' },
+        { text: fmtInt(g.count), cls: 'num' },
+        { text: g.count ? fmtMsNum(g.average_response_time) : '–', cls: 'num hide-narrow' },
+        { text: codes || '–', cls: 'mono' },
+      ];
+    });
+    setText($('#grpc-note'), calls.length ? `${fmtInt(num(grpc.calls))} calls` : '');
 
     // Targets (live runs: each --pid/--comm/--port/--cgroup and the processes it selected).
     const targets = Array.isArray(st.targets) ? st.targets : [];

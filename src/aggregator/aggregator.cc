@@ -207,6 +207,10 @@ void Aggregator::OnTransaction(const HttpTransaction& tx) {
     }
   }
 
+  if (!inc) ++protocols_[static_cast<size_t>(tx.protocol) % protocols_.size()];
+  if (tx.headers_unknown && tx.path == "(unknown)") ++unknown_paths_;
+  if (tx.is_grpc) [[unlikely]] GrpcLocked(tx, dur);
+
   if (!recent_.empty()) {
     RecentRequest& e = recent_[recent_next_];
     e.request_start_ns = tx.request_start_ns;
@@ -221,6 +225,16 @@ void Aggregator::OnTransaction(const HttpTransaction& tx) {
     e.request_bytes = tx.request_bytes;
     e.response_bytes = tx.response_bytes;
     e.ep = tx.ep;
+    e.protocol = tx.protocol;
+    e.is_grpc = tx.is_grpc;
+    if (tx.is_grpc) {
+      e.grpc_service.assign(tx.grpc_service);
+      e.grpc_method.assign(tx.grpc_method);
+    } else {
+      e.grpc_service.clear();
+      e.grpc_method.clear();
+    }
+    e.grpc_status = tx.grpc_status;
     recent_next_ = (recent_next_ + 1) % recent_.size();
     if (recent_size_ < recent_.size()) ++recent_size_;
   }
@@ -229,6 +243,40 @@ void Aggregator::OnTransaction(const HttpTransaction& tx) {
 void Aggregator::SetTlsProcesses(std::vector<TlsProcessInfo> processes) {
   std::lock_guard<std::mutex> lock(mu_);
   tls_processes_ = std::move(processes);
+}
+
+void Aggregator::GrpcLocked(const HttpTransaction& tx, uint64_t dur_ns) {
+  key_scratch_.assign(tx.grpc_service);
+  key_scratch_ += '/';
+  key_scratch_ += tx.grpc_method;
+  uint32_t idx;
+  auto it = grpc_by_name_.find(std::string_view(key_scratch_));
+  if (it != grpc_by_name_.end()) {
+    idx = it->second;
+  } else if (grpc_.size() < opts_.max_grpc_methods) {
+    auto g = std::make_unique<GrpcMethod>();
+    g->service = tx.grpc_service;
+    g->method = tx.grpc_method;
+    idx = static_cast<uint32_t>(grpc_.size());
+    grpc_.push_back(std::move(g));
+    grpc_by_name_.emplace(key_scratch_, idx);
+  } else {
+    if (grpc_other_ < 0) {
+      auto g = std::make_unique<GrpcMethod>();
+      g->service = g->method = "other";
+      grpc_other_ = static_cast<int32_t>(grpc_.size());
+      grpc_.push_back(std::move(g));
+    }
+    idx = static_cast<uint32_t>(grpc_other_);
+  }
+  GrpcMethod& g = *grpc_[idx];
+  if (tx.incomplete) {
+    ++g.incomplete;
+    return;
+  }
+  ++g.count;
+  g.sum_ns += dur_ns;
+  ++g.by_status[tx.grpc_status];
 }
 
 void Aggregator::OnUnparsed(const UnparsedBytes& u) {
@@ -426,6 +474,32 @@ StatsSnapshot Aggregator::Snapshot() const {
   }
   snap.system = last_sample_;
   snap.wall_offset_ns = opts_.wall_offset_ns;
+  snap.protocols = protocols_;
+  snap.unknown_paths = unknown_paths_;
+  {
+    std::map<int, uint64_t> codes;
+    for (const auto& g : grpc_) {
+      GrpcMethodSummary gs;
+      gs.service = g->service;
+      gs.method = g->method;
+      gs.count = g->count;
+      gs.incomplete = g->incomplete;
+      gs.avg_ms = g->count ? static_cast<double>(g->sum_ns) / static_cast<double>(g->count) / 1e6 : 0;
+      for (const auto& [code, n] : g->by_status) {
+        gs.by_status.emplace_back(code, n);
+        codes[code] += n;
+      }
+      snap.grpc_calls += g->count;
+      snap.grpc_methods.push_back(std::move(gs));
+    }
+    snap.grpc_status_codes.assign(codes.begin(), codes.end());
+  }
+  std::sort(snap.grpc_methods.begin(), snap.grpc_methods.end(), [](const auto& a, const auto& b) {
+    const uint64_t ta = a.count + a.incomplete, tb = b.count + b.incomplete;
+    if (ta != tb) return ta > tb;
+    if (a.service != b.service) return a.service < b.service;
+    return a.method < b.method;
+  });
   // Sorting happens under the lock too, but it is cheap next to the summaries.
   std::sort(snap.routes.begin(), snap.routes.end(), [](const auto& a, const auto& b) {
     const uint64_t ta = a.s.count + a.s.incomplete, tb = b.s.count + b.s.incomplete;

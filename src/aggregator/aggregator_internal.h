@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,12 @@ struct Aggregator::Slot {
   std::array<uint32_t, 5> classes{};
   bool has_p = false;
   float p50 = 0, p95 = 0, p99 = 0;
+};
+
+struct Aggregator::GrpcMethod {
+  std::string service, method;
+  uint64_t count = 0, incomplete = 0, sum_ns = 0;
+  std::map<int, uint64_t> by_status;  ///< grpc-status -> complete calls (-1: none)
 };
 
 struct Aggregator::SysSlot {

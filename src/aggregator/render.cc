@@ -83,6 +83,9 @@ std::string SanitizeUtf8(std::string_view v) {
 
 std::string Label(std::string_view v) { return PromEscapeLabel(SanitizeUtf8(v)); }
 
+// A grpc-status as a JSON key / label value: the number, or "unknown" when none was seen.
+std::string GrpcStatusLabel(int code) { return code < 0 ? "unknown" : std::to_string(code); }
+
 void Family(std::string& out, std::string_view name, std::string_view type,
             std::string_view help) {
   fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -168,6 +171,34 @@ ordered_json Aggregator::StatsJson() const {
         {"share", t.count ? Round(static_cast<double>(snap.tls_requests) / t.count, 4) : 0.0},
         {"hooked_processes", std::move(hooked)}};
     j["tls_not_covered"] = std::move(uncovered);
+  }
+  ordered_json protocols = ordered_json::object();
+  for (size_t i = 0; i < snap.protocols.size(); ++i) {
+    if (snap.protocols[i] > 0) protocols[ProtocolName(static_cast<HttpProtocol>(i))] = snap.protocols[i];
+  }
+  j["protocols"] = std::move(protocols);
+  j["unknown_paths"] = snap.unknown_paths;
+  {
+    ordered_json g;
+    g["calls"] = snap.grpc_calls;
+    ordered_json codes = ordered_json::object();
+    for (const auto& [code, n] : snap.grpc_status_codes) codes[GrpcStatusLabel(code)] = n;
+    g["status_codes"] = std::move(codes);
+    ordered_json methods = ordered_json::array();
+    for (const GrpcMethodSummary& m : snap.grpc_methods) {
+      ordered_json e;
+      e["service"] = m.service;
+      e["method"] = m.method;
+      e["count"] = m.count;
+      e["incomplete"] = m.incomplete;
+      e["average_response_time"] = Round(m.avg_ms, 2);
+      ordered_json bs = ordered_json::object();
+      for (const auto& [code, n] : m.by_status) bs[GrpcStatusLabel(code)] = n;
+      e["status_codes"] = std::move(bs);
+      methods.push_back(std::move(e));
+    }
+    g["methods"] = std::move(methods);
+    j["grpc"] = std::move(g);
   }
   for (const auto& [section, counters] : snap.extra) {
     if (j.contains(section) || section == "routes" || section == "processes") continue;
@@ -302,6 +333,12 @@ ordered_json Aggregator::RequestsJson(size_t limit) const {
     e["response_bytes"] = r.response_bytes;
     e["local"] = FormatEndpoint(r.ep, true);
     e["remote"] = FormatEndpoint(r.ep, false);
+    e["protocol"] = ProtocolName(r.protocol);
+    e["grpc"] = r.is_grpc ? ordered_json{{"service", r.grpc_service},
+                                         {"method", r.grpc_method},
+                                         {"status", r.grpc_status >= 0 ? ordered_json(r.grpc_status)
+                                                                       : ordered_json(nullptr)}}
+                          : ordered_json(nullptr);
     arr.push_back(std::move(e));
   }
   ordered_json j;
@@ -420,6 +457,27 @@ std::string Aggregator::PrometheusText() const {
                    "reqmon_http_request_duration_seconds_sum{{method=\"{}\",route=\"{}\"}} {}\n"
                    "reqmon_http_request_duration_seconds_count{{method=\"{}\",route=\"{}\"}} {}\n",
                    m, rt, cum, m, rt, r.duration_sum_s, m, rt, r.s.count);
+  }
+  Family(out, "reqmon_http_requests_by_protocol_total", "counter",
+         "Complete HTTP requests observed, by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).");
+  for (size_t i = 0; i < snap.protocols.size(); ++i) {
+    fmt::format_to(it, "reqmon_http_requests_by_protocol_total{{protocol=\"{}\"}} {}\n",
+                   ProtocolName(static_cast<HttpProtocol>(i)), snap.protocols[i]);
+  }
+  Family(out, "reqmon_http_unknown_path_requests_total", "counter",
+         "HTTP/2 requests whose path could not be decoded (connection open before attach, or "
+         "header bytes not captured); counted under the route \"(unknown)\".");
+  fmt::format_to(it, "reqmon_http_unknown_path_requests_total {}\n", snap.unknown_paths);
+  Family(out, "reqmon_grpc_requests_total", "counter",
+         "Complete gRPC calls observed, by service, method and grpc-status (\"unknown\": no "
+         "grpc-status trailer).");
+  for (const GrpcMethodSummary& m : snap.grpc_methods) {
+    const std::string sv = Label(m.service), me = Label(m.method);
+    for (const auto& [code, n] : m.by_status) {
+      fmt::format_to(it,
+                     "reqmon_grpc_requests_total{{service=\"{}\",method=\"{}\",grpc_status=\"{}\"}} {}\n",
+                     sv, me, GrpcStatusLabel(code), n);
+    }
   }
   Family(out, "reqmon_http_incomplete_requests_total", "counter",
          "HTTP requests whose connection closed before the response ended.");

@@ -218,6 +218,7 @@ int RunReplay(const Options& o) {
   pipe.tracker().FinishAll();
   agg.SetLostEvents(pipe.recorded_lost());
   agg.SetCounters("capture", pipe.Counters());
+  agg.SetCounters("http2", pipe.Http2Counters());
   if (log) log->Flush();
   int code = 0;
   if (!reader->error().empty()) {
@@ -409,6 +410,7 @@ int RunLive(Options o) {
       counters["connections_open"] = pipe.tracker().counters().connections_open;
       counters["targets"] = cap->TargetPids().size();
       agg.SetCounters("capture", counters);
+      agg.SetCounters("http2", pipe.Http2Counters());
       if (recorder) {
         record_lost(kc.lost);
         recorder->Flush();

@@ -41,4 +41,25 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
           {"tls_connections", tc.tls_connections}};
 }
 
+std::map<std::string, uint64_t> Pipeline::Http2Counters() const {
+  const reqmon::Http2Counters& c = tracker_.counters().http2;
+  return {{"connections", c.connections},
+          {"via_preface", c.via_preface},
+          {"via_upgrade", c.via_upgrade},
+          {"midstream", c.midstream},
+          {"streams", c.streams},
+          {"grpc_calls", c.grpc_calls},
+          {"rst_streams", c.rst_streams},
+          {"goaways", c.goaways},
+          {"refused_streams", c.refused_streams},
+          {"hpack_resets", c.hpack_resets},
+          {"hpack_errors", c.hpack_errors},
+          {"undecoded_fields", c.undecoded_fields},
+          {"unknown_paths", c.unknown_paths},
+          {"unknown_status", c.unknown_status},
+          {"gap_bytes_skipped", c.gap_bytes_skipped},
+          {"framing_losses", c.framing_losses},
+          {"stream_overflow", c.stream_overflow}};
+}
+
 }  // namespace reqmon

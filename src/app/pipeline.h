@@ -33,6 +33,8 @@ class Pipeline {
   const std::string& first_error() const { return first_error_; }
   /// The counters live capture and replay both publish in /stats' "capture" section.
   std::map<std::string, uint64_t> Counters() const;
+  /// The HTTP/2 counters, published in /stats' "http2" section.
+  std::map<std::string, uint64_t> Http2Counters() const;
   /// Lost-event count carried by RQ_EV_LOST records of a replayed capture.
   uint64_t recorded_lost() const { return recorded_lost_; }
 

@@ -22,6 +22,23 @@ constexpr Token kMethods[] = {
     {"PATCH ", 6},   {"OPTIONS ", 8}, {"CONNECT ", 8}, {"TRACE ", 6},
 };
 
+char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// An "Upgrade:" header naming h2c in the record that carried the request head (heads are
+// small: one record).
+bool ContainsH2c(std::string_view rec) {
+  static constexpr std::string_view kName = "\nupgrade:";
+  for (size_t i = 0; i + kName.size() <= rec.size(); ++i) {
+    size_t k = 0;
+    while (k < kName.size() && Lower(rec[i + k]) == kName[k]) ++k;
+    if (k < kName.size()) continue;
+    for (size_t j = i + k; j + 3 <= rec.size() && rec[j] != '\r' && rec[j] != '\n'; ++j) {
+      if (Lower(rec[j]) == 'h' && rec[j + 1] == '2' && Lower(rec[j + 2]) == 'c') return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 bool StartsWithRequest(std::string_view payload) {
@@ -94,6 +111,8 @@ int HttpConnection::OnHeadersComplete(llhttp_t* p) {
     Pending& r = c.PushPending();
     r.start_ns = s.msg_start_ts;
     r.method = p->method;
+    r.minor = p->http_minor;
+    r.h2c = p->upgrade && ContainsH2c(s.record);
     r.url.assign(s.url);
     r.bytes = 0;
     r.interim_bytes = 0;
@@ -187,6 +206,9 @@ void HttpConnection::Reset(uint32_t pid, int32_t fd, uint64_t connection_id, rq_
   tls_ = false;
   active_ = true;
   last_resp_ts_ = 0;
+  h2c_.active = false;
+  h2c_.tail.clear();
+  h2c_.tail_gap = 0;
   const bool known = role == RQ_ROLE_SERVER || role == RQ_ROLE_CLIENT;
   ResetStream(req_, known);
   ResetStream(resp_, known);
@@ -250,11 +272,24 @@ void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {
     Resync(s, ev);
   }
   const uint64_t gap = bytes - payload.size();
+  s.record = payload;
   if (!Feed(s, payload.data(), payload.size())) {
-    CountUnparsed(gap, !upgraded_);
+    if (h2c_.active) {
+      h2c_.tail_gap = gap;
+    } else {
+      CountUnparsed(gap, !upgraded_);
+    }
     return;
   }
   if (gap != 0) SkipGap(s, gap);
+}
+
+void HttpConnection::AfterUpgrade(const char* data, size_t len) {
+  if (h2c_.active) {
+    h2c_.tail.assign(data, len);
+  } else {
+    CountUnparsed(len, false);
+  }
 }
 
 bool HttpConnection::Feed(Stream& s, const char* data, size_t len) {
@@ -274,7 +309,7 @@ bool HttpConnection::Feed(Stream& s, const char* data, size_t len) {
       if (s.complete) {
         MessageComplete(s, s.cur_exit);
         if (upgraded_) {
-          CountUnparsed(len, false);
+          AfterUpgrade(data, len);
           return false;
         }
       }
@@ -290,7 +325,7 @@ bool HttpConnection::Feed(Stream& s, const char* data, size_t len) {
         MessageComplete(s, s.cur_exit);
       }
       if (upgraded_) {
-        CountUnparsed(len, false);
+        AfterUpgrade(data, len);
         return false;
       }
       continue;
@@ -421,6 +456,16 @@ void HttpConnection::MessageComplete(Stream& s, uint64_t ts_exit) {
   }
   if (req == nullptr) {
     ++counters_->orphan_responses;
+  } else if (status == 101 && req->h2c) {
+    // HTTP/2 from here on; this request is its stream 1 (RFC 7540 §3.2).
+    h2c_.active = true;
+    h2c_.method = llhttp_method_name(static_cast<llhttp_method_t>(req->method));
+    h2c_.target = req->url;
+    h2c_.start_ns = req->start_ns;
+    h2c_.request_bytes = req->bytes;
+    h2c_.tail.clear();
+    h2c_.tail_gap = 0;
+    PopPending();
   } else {
     EmitAnswered(*req, status, ts_exit, bytes + req->interim_bytes, /*truncated=*/false);
     PopPending();
@@ -510,6 +555,7 @@ void HttpConnection::FillRequest(const Pending& req) {
   tx_.method.assign(name);
   SplitTarget(req.url, &tx_.path, &tx_.query);
   tx_.request_bytes = req.bytes;
+  tx_.protocol = req.minor == 0 ? HttpProtocol::kHttp10 : HttpProtocol::kHttp11;
   if (req_.req_pushed && req_.req_seq == req.seq && req.bytes == 0) {
     tx_.request_bytes = req_.msg_bytes;  // body still arriving (early response)
   }
@@ -518,6 +564,8 @@ void HttpConnection::FillRequest(const Pending& req) {
 void HttpConnection::EmitAnswered(Pending& req, int status, uint64_t end_ns, uint64_t resp_bytes,
                                   bool truncated) {
   FillRequest(req);
+  // The exchange's version is the lower of the two: an HTTP/1.0 server answers 1.1 clients.
+  if (resp_.parser.http_major == 1 && resp_.parser.http_minor == 0) tx_.protocol = HttpProtocol::kHttp10;
   tx_.status = status;
   tx_.response_end_ns = end_ns;
   tx_.response_bytes = resp_bytes;

@@ -11,6 +11,9 @@ ConnectionTracker::ConnectionTracker(TransactionSink& sink, TrackerConfig config
   conn_options_.max_pending = std::max<size_t>(1, config_.max_pending_per_connection);
   conn_options_.max_url = config_.max_url_bytes;
   conn_options_.parse_client = config_.parse_client_connections;
+  h2_options_.max_streams = conn_options_.max_pending;
+  h2_options_.max_url = config_.max_url_bytes;
+  h2_options_.parse_client = config_.parse_client_connections;
   index_.reserve(std::min<size_t>(config_.max_connections, 4096));
 }
 
@@ -68,6 +71,8 @@ uint32_t ConnectionTracker::Start(uint64_t key, uint32_t pid, int32_t fd, rq_rol
   Slot& s = *slots_[i];
   s.key = key;
   s.used = true;
+  s.is_h2 = false;
+  s.probed = false;
   s.conn.Reset(pid, fd, next_connection_id_++, role, ep, conn_options_, &counters_.http, &sink_);
   PushFront(i);
   index_.emplace(key, i);
@@ -91,7 +96,11 @@ void ConnectionTracker::Finish(uint32_t i, uint64_t ts_ns) {
   if (it != per_pid_.end() && --it->second == 0) per_pid_.erase(it);
   if (cached_slot_ == i) cached_slot_ = kNone;
   counters_.connections_open = index_.size();
-  s.conn.Finish(ts_ns);
+  if (s.is_h2) {
+    s.h2->Finish(ts_ns);
+  } else {
+    s.conn.Finish(ts_ns);
+  }
   free_.push_back(i);
 }
 
@@ -123,7 +132,57 @@ void ConnectionTracker::OnData(const rq_data_event& ev, std::string_view payload
     Touch(i);
     slots_[i]->conn.UpdateEndpoints(ev.ep);
   }
-  slots_[i]->conn.OnData(ev, payload);
+  Slot& s = *slots_[i];
+  if (s.is_h2) {
+    s.h2->UpdateEndpoints(ev.ep);
+    s.h2->OnData(ev, payload);
+    return;
+  }
+  if ((!s.probed || s.conn.role() == RQ_ROLE_UNKNOWN) && ProbeHttp2(s, ev, payload)) return;
+  s.conn.OnData(ev, payload);
+  if (s.conn.h2c_upgrade().active) [[unlikely]] {
+    const HttpConnection::H2cUpgrade up = s.conn.h2c_upgrade();
+    SwitchToHttp2(s, Http2Start::kUpgrade, s.conn.role());
+    s.h2->AddUpgradeStream(up.method, up.target, up.start_ns, up.request_bytes);
+    if (!up.tail.empty() || up.tail_gap > 0) {
+      rq_data_event rest = ev;
+      rest.bytes = static_cast<int64_t>(up.tail.size() + up.tail_gap);
+      s.h2->OnData(rest, up.tail);
+    }
+  }
+}
+
+bool ConnectionTracker::ProbeHttp2(Slot& s, const rq_data_event& ev, std::string_view payload) {
+  const bool first = !s.probed;
+  s.probed = true;
+  const bool ingress = ev.direction == RQ_DIR_INGRESS;
+  // Client-role connections are not parsed unless asked for: HttpConnection counts their bytes.
+  const bool skip_client = !config_.parse_client_connections;
+  if (StartsWithHttp2Preface(payload)) {
+    if (!ingress && skip_client) return false;
+    SwitchToHttp2(s, Http2Start::kPreface, ingress ? RQ_ROLE_SERVER : RQ_ROLE_CLIENT);
+  } else if (s.conn.role() == RQ_ROLE_CLIENT && skip_client) {
+    return false;
+  } else if ((first || s.conn.role() == RQ_ROLE_UNKNOWN) && !StartsWithRequest(payload) &&
+             !StartsWithResponse(payload) &&
+             LooksLikeHttp2Frames(payload, ev.bytes > 0 ? static_cast<uint64_t>(ev.bytes) : 0)) {
+    SwitchToHttp2(s, Http2Start::kMidstream, s.conn.role());
+  } else {
+    return false;
+  }
+  s.h2->OnData(ev, payload);
+  return true;
+}
+
+void ConnectionTracker::SwitchToHttp2(Slot& s, Http2Start start, rq_role role) {
+  if (!s.h2) s.h2 = std::make_unique<Http2Connection>();
+  const uint64_t id = s.conn.connection_id();
+  const rq_endpoints ep = s.conn.endpoints();
+  // Requests the HTTP/1.x parser still holds (none, normally) end here.
+  s.conn.Finish(0);
+  s.h2->Reset(static_cast<uint32_t>(s.key >> 32), static_cast<int32_t>(s.key & 0xffffffffu), id,
+              role, ep, start, h2_options_, &counters_.http, &counters_.http2, &sink_);
+  s.is_h2 = true;
 }
 
 void ConnectionTracker::OnConn(const rq_conn_event& ev) {

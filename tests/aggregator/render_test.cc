@@ -38,12 +38,59 @@ TEST(RenderTest, StatsStartsExactlyLikeTheOriginal) {
       "total_requests", "average_response_time", "status_codes", "min_response_time",
       "max_response_time", "percentiles", "status_classes", "rates", "incomplete_requests",
       "request_bytes", "response_bytes", "unparsed", "lost_events", "tls", "tls_not_covered",
-      "routes", "processes"};
+      "protocols", "unknown_paths", "grpc", "routes", "processes"};
   EXPECT_EQ(keys, want);
   EXPECT_EQ(j["percentiles"].dump().substr(0, 7), R"({"p50":)");
   EXPECT_EQ(j["rates"].size(), 3u);
   EXPECT_EQ(j["routes"][0]["route"], "/users/{id}");
   EXPECT_FALSE(j.contains("series"));
+}
+
+// HTTP/2 and gRPC: the protocol breakdown, the gRPC table by method and grpc-status, unknown
+// paths, and the same in /requests and Prometheus.
+TEST(RenderTest, ProtocolsAndGrpc) {
+  Aggregator agg(Opts());
+  agg.OnTransaction(Tx(0.1, 10, 200));  // HTTP/1.1
+  HttpTransaction old = Tx(0.1, 10, 200);
+  old.protocol = HttpProtocol::kHttp10;
+  agg.OnTransaction(old);
+  auto grpc = [](int grpc_status, const std::string& method) {
+    HttpTransaction t = Tx(0.2, 5, 200, "/demo.Greeter/" + method);
+    t.method = "POST";
+    t.protocol = HttpProtocol::kHttp2;
+    t.stream_id = 3;
+    t.is_grpc = true;
+    t.grpc_service = "demo.Greeter";
+    t.grpc_method = method;
+    t.grpc_status = grpc_status;
+    return t;
+  };
+  agg.OnTransaction(grpc(0, "SayHello"));
+  agg.OnTransaction(grpc(0, "SayHello"));
+  agg.OnTransaction(grpc(5, "Find"));
+  HttpTransaction unknown = Tx(0.3, 5, 200, "(unknown)");
+  unknown.protocol = HttpProtocol::kHttp2;
+  unknown.headers_unknown = true;
+  agg.OnTransaction(unknown);
+  const auto j = agg.StatsJson();
+  EXPECT_EQ(j["protocols"].dump(), R"({"HTTP/1.0":1,"HTTP/1.1":1,"HTTP/2":4})");
+  EXPECT_EQ(j["unknown_paths"], 1);
+  EXPECT_EQ(j["grpc"]["calls"], 3);
+  EXPECT_EQ(j["grpc"]["status_codes"].dump(), R"({"0":2,"5":1})");
+  ASSERT_EQ(j["grpc"]["methods"].size(), 2u);
+  EXPECT_EQ(j["grpc"]["methods"][0]["method"], "SayHello");
+  EXPECT_EQ(j["grpc"]["methods"][0]["count"], 2);
+  EXPECT_EQ(j["grpc"]["methods"][1]["status_codes"].dump(), R"({"5":1})");
+  const auto r = agg.RequestsJson(10);
+  EXPECT_EQ(r["requests"][0]["protocol"], "HTTP/2");
+  EXPECT_TRUE(r["requests"][0]["grpc"].is_null());
+  EXPECT_EQ(r["requests"][1]["grpc"].dump(), R"({"service":"demo.Greeter","method":"Find","status":5})");
+  EXPECT_EQ(r["requests"][5]["protocol"], "HTTP/1.1");
+  const std::string prom = agg.PrometheusText();
+  EXPECT_NE(prom.find("reqmon_http_requests_by_protocol_total{protocol=\"HTTP/2\"} 4\n"), std::string::npos);
+  EXPECT_NE(prom.find("reqmon_grpc_requests_total{service=\"demo.Greeter\",method=\"Find\",grpc_status=\"5\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(prom.find("reqmon_http_unknown_path_requests_total 1\n"), std::string::npos);
 }
 
 TEST(RenderTest, StatsAverageRoundedToTwoDecimals) {

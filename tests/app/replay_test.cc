@@ -152,6 +152,47 @@ TEST_P(ReplayTest, RecordsComeBackByteForByte) {
 
 INSTANTIATE_TEST_SUITE_P(RealServers, ReplayTest, ::testing::Values("nginx", "python"));
 
+// HTTP/2 captures (scripts/record-test-captures.sh h2c grpc): nginx over h2c driven by h2load
+// with 10 streams a connection, and gRPC calls through nginx. The expected figures are what the
+// live run reported (checked there against nginx's log and the gRPC client); the replay must
+// give exactly the same statistics, latencies included.
+class Http2ReplayTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Http2ReplayTest, SameStatisticsAsTheLiveRun) {
+  const std::string name = GetParam();
+  std::ifstream ef(TestData(name + ".expected.json"));
+  const json want = json::parse(ef);
+  int status = -1;
+  std::string err;
+  const std::string out =
+      RunReqmon("--replay " + TestData(name + ".rqcap") + " --print-stats", &status, &err);
+  ASSERT_EQ(status, 0) << err;
+  const json st = json::parse(out);
+  for (const char* k : {"total_requests", "incomplete_requests", "status_codes", "protocols",
+                        "average_response_time", "min_response_time", "max_response_time",
+                        "percentiles"}) {
+    EXPECT_EQ(st[k], want[k]) << k;
+  }
+  std::map<std::string, int> routes;
+  for (const auto& r : st["routes"])
+    routes[r["method"].get<std::string>() + " " + r["route"].get<std::string>()] = r["count"];
+  std::map<std::string, int> want_routes = want["routes"];
+  EXPECT_EQ(routes, want_routes);
+  EXPECT_EQ(st["grpc"]["status_codes"], want["grpc_status_codes"]);
+  json grpc = json::object();
+  for (const auto& m : st["grpc"]["methods"])
+    grpc[m["service"].get<std::string>() + "/" + m["method"].get<std::string>()] = m["status_codes"];
+  EXPECT_EQ(grpc, want["grpc_methods"]);
+  EXPECT_EQ(st["capture"]["connections_opened"], want["connections"]);
+  EXPECT_EQ(st["unparsed"]["bytes"], 0);
+  EXPECT_EQ(st["unknown_paths"], 0);
+  EXPECT_EQ(st["http2"]["hpack_errors"], 0);
+  EXPECT_EQ(st["http2"]["framing_losses"], 0);
+  EXPECT_GT(st["http2"]["connections"].get<int>(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(RealHttp2Servers, Http2ReplayTest, ::testing::Values("h2c", "grpc"));
+
 TEST(ReplayErrors, TruncatedCaptureReportsOffsetAndKeepsWhatWasRead) {
   auto tmp = testing::MakeTempDir("trunc");
   std::string full = testing::ReadFile(TestData("nginx.rqcap"));

@@ -44,6 +44,7 @@ struct AggregatorOptions {
   size_t route_cache_size = 10000;   ///< raw "METHOD path" (<= 512 bytes) -> route cache;
                                      ///< cleared when full
   size_t recent_capacity = 1000;     ///< recent requests kept for GET /requests
+  size_t max_grpc_methods = 500;     ///< distinct gRPC service/method pairs; then one "other"
 };
 
 /// CLOCK_REALTIME - CLOCK_MONOTONIC, now, in ns.
@@ -108,6 +109,17 @@ struct TlsProcessInfo {
   std::string reason;   ///< why not, when not covered
 };
 
+/// gRPC calls of one service/method (HTTP/2 with content-type application/grpc).
+struct GrpcMethodSummary {
+  std::string service;  ///< "pkg.Service"; "other" for the overflow entry
+  std::string method;   ///< "Method"; "other" for the overflow entry
+  uint64_t count = 0;       ///< complete calls
+  uint64_t incomplete = 0;  ///< reset or unanswered calls
+  double avg_ms = 0;
+  /// Complete calls by grpc-status (-1: the response carried no grpc-status), ascending.
+  std::vector<std::pair<int, uint64_t>> by_status;
+};
+
 /// Everything /stats and /metrics/prometheus need, copied under the lock.
 struct StatsSnapshot {
   LatencySummary total;
@@ -126,6 +138,16 @@ struct StatsSnapshot {
   std::vector<std::string> target_names;   ///< index 0 "other", i + 1 the target i
   /// Identification on: the identity of each pid of `system.processes`.
   std::map<uint32_t, ProcessIdentity> sampled_identities;
+
+  // --- protocols and gRPC (HTTP/2) -----------------------------------------------------------
+  /// Complete requests by protocol, indexed by HttpProtocol (HTTP/1.0, HTTP/1.1, HTTP/2).
+  std::array<uint64_t, 3> protocols{};
+  /// Requests (complete or not) whose path could not be decoded (HTTP/2 caught mid-connection or
+  /// after a gap): reported with path "(unknown)".
+  uint64_t unknown_paths = 0;
+  uint64_t grpc_calls = 0;  ///< complete gRPC calls
+  std::vector<std::pair<int, uint64_t>> grpc_status_codes;  ///< by grpc-status, ascending
+  std::vector<GrpcMethodSummary> grpc_methods;  ///< sorted by count desc, then service, method
 };
 
 /// One entry of GET /requests.
@@ -139,6 +161,10 @@ struct RecentRequest {
   double response_ms = 0;
   uint64_t request_bytes = 0, response_bytes = 0;
   rq_endpoints ep{};
+  HttpProtocol protocol = HttpProtocol::kHttp11;
+  bool is_grpc = false;
+  std::string grpc_service, grpc_method;
+  int grpc_status = -1;
 };
 
 /// Thread safety: every public method may be called from any thread; one mutex guards the state.
@@ -202,6 +228,7 @@ class Aggregator : public TransactionSink {
   struct Process;
   struct Slot;
   struct SysSlot;
+  struct GrpcMethod;
   struct StrHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -245,6 +272,13 @@ class Aggregator : public TransactionSink {
   std::vector<std::unique_ptr<Stats>> target_stats_;  ///< [0] other, [i + 1] target i
   std::vector<std::array<uint64_t, kPromBucketsSeconds.size() + 1>> target_prom_;
   std::unordered_map<uint32_t, ProcessIdentity> idents_;  ///< bounded: cleared when large
+
+  std::array<uint64_t, 3> protocols_{};
+  uint64_t unknown_paths_ = 0;
+  std::vector<std::unique_ptr<GrpcMethod>> grpc_;
+  std::unordered_map<std::string, uint32_t, StrHash, std::equal_to<>> grpc_by_name_;
+  int32_t grpc_other_ = -1;
+  void GrpcLocked(const HttpTransaction& tx, uint64_t dur_ns);
 
   uint64_t unparsed_bytes_ = 0, unparsed_resyncs_ = 0, lost_events_ = 0;
   uint64_t tls_requests_ = 0;

@@ -26,7 +26,10 @@
 ///    orphan, e.g. of a request sent before attach, and is dropped and counted).
 ///  - 1xx responses (100-continue) do not answer a request; their bytes are added to the final
 ///    response's size. 101 Switching Protocols, or a 2xx answering CONNECT, ends HTTP on the
-///    connection: later bytes are counted as unparsed.
+///    connection: later bytes are counted as unparsed. Except for "Upgrade: h2c": a 101 answering
+///    a request that asked for h2c is not emitted; h2c_upgrade() then holds that request (it is
+///    HTTP/2's stream 1) and the bytes after the 101's head, for the tracker to hand the
+///    connection to the HTTP/2 parser (reqmon/parser/http2/http2_connection.h).
 ///  - Transactions are emitted to the TransactionSink when their response completes, or at
 ///    Finish (close, process exit, eviction) with incomplete=true and status 0.
 ///
@@ -100,8 +103,21 @@ class HttpConnection {
   /// transactions, which have response_end_ns 0). The object is idle afterwards.
   void Finish(uint64_t ts_ns);
 
+  /// Set when a 101 answered an "Upgrade: h2c" request: the connection is HTTP/2 from the byte
+  /// after the 101's head on. `tail` is the rest of the record that carried the 101 (captured),
+  /// `tail_gap` its uncaptured bytes.
+  struct H2cUpgrade {
+    bool active = false;
+    std::string method, target;
+    uint64_t start_ns = 0, request_bytes = 0;
+    std::string tail;
+    uint64_t tail_gap = 0;
+  };
+  const H2cUpgrade& h2c_upgrade() const { return h2c_; }
+
   rq_role role() const { return role_; }
   uint64_t connection_id() const { return connection_id_; }
+  const rq_endpoints& endpoints() const { return ep_; }
   size_t pending_requests() const { return pending_count_; }
   /// Sets the endpoints if they were unknown (all-zero family), and the local port if it was
   /// not bound yet (a connect is seen before its port is chosen).
@@ -141,6 +157,7 @@ class HttpConnection {
     uint64_t cur_exit = 0;      ///< ts_exit of the record being fed
     uint64_t req_seq = 0;       ///< request stream: sequence number of the pending entry
     std::string url;            ///< request target accumulated by on_url
+    std::string_view record;    ///< captured payload of the record being fed
   };
 
   /// An unanswered request.
@@ -150,6 +167,8 @@ class HttpConnection {
     uint64_t bytes = 0;
     uint64_t interim_bytes = 0;  ///< 1xx responses written for it
     uint8_t method = 0;
+    uint8_t minor = 1;           ///< HTTP/1.<minor>
+    bool h2c = false;            ///< asked to upgrade to h2c
     std::string url;
   };
 
@@ -176,6 +195,8 @@ class HttpConnection {
   void Resync(Stream& s, const rq_data_event& ev);
   void MessageComplete(Stream& s, uint64_t ts_exit);
   void CountUnparsed(uint64_t bytes, bool resync);
+  /// The bytes after a protocol switch: kept for HTTP/2 (h2c), else counted unparsed.
+  void AfterUpgrade(const char* data, size_t len);
   bool InferRole(const rq_data_event& ev, std::string_view payload);
 
   // Pending queue (ring buffer indexed by sequence number).
@@ -210,6 +231,7 @@ class HttpConnection {
   HttpCounters* counters_ = nullptr;
   TransactionSink* sink_ = nullptr;
   HttpTransaction tx_;  ///< reused for every emitted transaction
+  H2cUpgrade h2c_;
 };
 
 /// True when `payload` starts with a request method token followed by a space ("GET ", ...).

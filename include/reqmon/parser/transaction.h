@@ -10,6 +10,17 @@
 
 namespace reqmon {
 
+/// The wire protocol a transaction was carried by.
+enum class HttpProtocol : uint8_t { kHttp10 = 0, kHttp11 = 1, kHttp2 = 2 };
+/// "HTTP/1.0", "HTTP/1.1" or "HTTP/2".
+inline const char* ProtocolName(HttpProtocol p) {
+  switch (p) {
+    case HttpProtocol::kHttp10: return "HTTP/1.0";
+    case HttpProtocol::kHttp2: return "HTTP/2";
+    default: return "HTTP/1.1";
+  }
+}
+
 struct HttpTransaction {
   uint32_t pid = 0;           ///< tgid of the process that handled the request
   int32_t fd = -1;            ///< its socket fd
@@ -35,6 +46,22 @@ struct HttpTransaction {
   /// The request travelled over TLS: its bytes are the plaintext of the TLS library
   /// (RQ_DATA_TLS records).
   bool tls = false;
+
+  // --- protocol and gRPC (HTTP/2, issue #11) ---------------------------------------------------
+  /// Wire protocol of the exchange.
+  HttpProtocol protocol = HttpProtocol::kHttp11;
+  /// HTTP/2 only: the stream id (0 for HTTP/1.x).
+  uint32_t stream_id = 0;
+  /// HTTP/2 only: the request's header block could not be fully decoded (connection caught
+  /// mid-way or a gap broke the HPACK table); method and/or path are then "(unknown)".
+  bool headers_unknown = false;
+  /// gRPC (HTTP/2 with content-type application/grpc... on the request or the response):
+  /// service and method are split from the path "/package.Service/Method" ("(unknown)" when the
+  /// path could not be decoded); grpc_status is the grpc-status trailer (-1: none decoded).
+  bool is_grpc = false;
+  std::string grpc_service;
+  std::string grpc_method;
+  int grpc_status = -1;
 
   /// Response time in nanoseconds (response_end_ns - request_start_ns), 0 when incomplete.
   uint64_t response_ns() const {

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// ConnectionTracker: the EventSink that follows TCP connections of observed processes and runs
-/// each one's bytes through an HttpConnection (reqmon/parser/http_connection.h), emitting
-/// HttpTransaction objects to a TransactionSink.
+/// each one's bytes through a protocol parser, emitting HttpTransaction objects to a
+/// TransactionSink. Every connection starts with the HTTP/1.x parser (HttpConnection,
+/// reqmon/parser/http_connection.h) and moves to the HTTP/2 one (Http2Connection,
+/// reqmon/parser/http2/http2_connection.h) for good when its first record carries the client
+/// preface, when its first records (role still unknown: open before attach) are HTTP/2 frames,
+/// or when a 101 answers an "Upgrade: h2c" request.
 ///
 /// Usage:
 ///   MySink sink;                                   // implements TransactionSink
@@ -35,6 +39,7 @@
 
 #include "reqmon/abi.h"
 #include "reqmon/capture/events.h"
+#include "reqmon/parser/http2/http2_connection.h"
 #include "reqmon/parser/http_connection.h"
 #include "reqmon/parser/transaction.h"
 
@@ -63,6 +68,7 @@ struct TrackerCounters {
   uint64_t tls_connections = 0;      ///< connections whose TLS ciphertext the kernel saw (and
                                      ///< did not copy: RQ_DATA_TLS_CIPHER)
   HttpCounters http;                 ///< transactions, unparsed bytes, resyncs, truncated, ...
+  Http2Counters http2;               ///< HTTP/2 connections, streams, HPACK resets, ...
 };
 
 class ConnectionTracker : public EventSink {
@@ -93,7 +99,10 @@ class ConnectionTracker : public EventSink {
  private:
   static constexpr uint32_t kNone = ~0u;
   struct Slot {
-    HttpConnection conn;
+    HttpConnection conn;                  ///< HTTP/1.x; also holds the endpoints
+    std::unique_ptr<Http2Connection> h2;  ///< made the first time the slot carries HTTP/2
+    bool is_h2 = false;                   ///< the connection is parsed by h2
+    bool probed = false;                  ///< its first data record was checked for HTTP/2
     uint64_t key = 0;
     uint32_t prev = kNone;  ///< LRU list: towards most recently used
     uint32_t next = kNone;  ///< towards least recently used
@@ -106,6 +115,11 @@ class ConnectionTracker : public EventSink {
   uint32_t Find(uint64_t key);
   uint32_t Start(uint64_t key, uint32_t pid, int32_t fd, rq_role role, const rq_endpoints& ep);
   void Finish(uint32_t slot, uint64_t ts_ns);
+  /// Checks a record of a connection still on HTTP/1.x for the start of HTTP/2; true when the
+  /// connection moved to HTTP/2 (the record was fed to it).
+  bool ProbeHttp2(Slot& s, const rq_data_event& ev, std::string_view payload);
+  /// Moves the connection to HTTP/2.
+  void SwitchToHttp2(Slot& s, Http2Start start, rq_role role);
   /// Finish() for a connection that ended (close, fd reuse, exit, shutdown), counted as closed.
   void Close(uint32_t slot, uint64_t ts_ns);
   void Unlink(uint32_t slot);
@@ -115,6 +129,7 @@ class ConnectionTracker : public EventSink {
   TransactionSink& sink_;
   TrackerConfig config_;
   HttpConnection::Options conn_options_;
+  Http2Connection::Options h2_options_;
   TrackerCounters counters_;
   std::vector<std::unique_ptr<Slot>> slots_;  ///< stable addresses (llhttp points into them)
   std::vector<uint32_t> free_;      ///< closed slots, allocated, ready for reuse
