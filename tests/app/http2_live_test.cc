@@ -67,11 +67,14 @@ class Http2LiveTest : public testing::LiveReqmonTest {
     std::this_thread::sleep_for(std::chrono::milliseconds(1300));
     return testing::GetJson(Url("/stats"));
   }
+  void NginxHttp2IsExact(bool tls);
 };
 
-TEST_F(Http2LiveTest, H2cNginxWithH2loadAndCurlIsExact) {
+// nginx with HTTP/2 in the clear (h2c, prior knowledge) or over TLS (ALPN h2; the plaintext
+// comes from OpenSSL): h2load with 10 streams a connection and curl, counted exactly.
+void Http2LiveTest::NginxHttp2IsExact(bool tls) {
   if (!testing::HaveBinary("h2load")) GTEST_SKIP() << "h2load (nghttp2-client) not installed";
-  NginxH2c ngx;
+  NginxH2c ngx(0, tls);
   StartReqmon({"--pid", std::to_string(ngx.master_pid())});
   const std::string out = testing::Run("h2load -n 300 -c 3 -m 10 " + ngx.url("/api/users/7") + " " +
                                        ngx.url("/status/500") + " " + ngx.url("/index.html") + " 2>&1");
@@ -81,7 +84,8 @@ TEST_F(Http2LiveTest, H2cNginxWithH2loadAndCurlIsExact) {
   const double client_max = ToMs(m[2]), client_mean = ToMs(m[3]);
   // curl: four requests, one prior-knowledge connection each.
   for (const char* p : {"/api/orders/1", "/api/orders/2", "/status/201", "/missing"})
-    testing::Run("curl -s --http2-prior-knowledge -o /dev/null '" + ngx.url(p) + "'");
+    testing::Run(std::string("curl -s ") + (tls ? "-k --http2" : "--http2-prior-knowledge") +
+                 " -o /dev/null '" + ngx.url(p) + "'");
 
   const json st = StatsWhenSeen(304);
   // What nginx logged, by route template and status.
@@ -116,7 +120,13 @@ TEST_F(Http2LiveTest, H2cNginxWithH2loadAndCurlIsExact) {
   const std::string prom = testing::HttpGet(Url("/metrics/prometheus"));
   EXPECT_NE(prom.find("reqmon_http_requests_by_protocol_total{protocol=\"HTTP/2\"} 304"),
             std::string::npos);
+  EXPECT_EQ(st["tls"]["requests"], tls ? 304 : 0);
+  if (tls) EXPECT_EQ(st["capture"]["kernel_tls_unbound"], 0);
 }
+
+TEST_F(Http2LiveTest, H2cNginxWithH2loadAndCurlIsExact) { NginxHttp2IsExact(false); }
+
+TEST_F(Http2LiveTest, HttpsH2NginxWithH2loadAndCurlIsExact) { NginxHttp2IsExact(true); }
 
 // curl --http2 on http:// asks for "Upgrade: h2c": the HTTP/1.1 request becomes stream 1 and is
 // answered in HTTP/2; later requests on the connection are ordinary streams.

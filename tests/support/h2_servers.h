@@ -17,7 +17,10 @@ namespace reqmon::testing {
 class NginxH2c {
  public:
   /// grpc_port: when non-zero, /demo.Greeter/ is passed to a gRPC server on that port.
-  explicit NginxH2c(int grpc_port = 0) : dir_(MakeTempDir("nginx-h2")), port_(FreePort()) {
+  /// tls: HTTP/2 over TLS instead (ALPN h2), with a certificate of its own.
+  explicit NginxH2c(int grpc_port = 0, bool tls = false)
+      : dir_(MakeTempDir("nginx-h2")), port_(FreePort()), tls_(tls) {
+    if (tls) MakeCertificate(dir_);
     fs::create_directories(dir_ / "html");
     fs::create_directories(dir_ / "logs");
     std::ofstream(dir_ / "html" / "index.html") << "<html>hello over h2c</html>\n";
@@ -30,7 +33,11 @@ class NginxH2c {
          << "  access_log " << (dir_ / "logs/access.log").string() << " timed;\n"
          << "  client_body_temp_path " << (dir_ / "body").string() << ";\n"
          << "  keepalive_requests 100000;\n  http2_max_requests 100000;\n"
-         << "  server {\n    listen 127.0.0.1:" << port_ << " http2;\n"
+         << "  server {\n    listen 127.0.0.1:" << port_ << (tls ? " ssl" : "") << " http2;\n";
+    if (tls)
+      conf << "    ssl_certificate " << (dir_ / "cert.pem").string() << ";\n"
+           << "    ssl_certificate_key " << (dir_ / "key.pem").string() << ";\n";
+    conf
          << "    root " << (dir_ / "html").string() << ";\n"
          << "    location = /status/201 { return 201 'created\\n'; }\n"
          << "    location = /status/500 { return 500 'oops\\n'; }\n"
@@ -53,13 +60,14 @@ class NginxH2c {
   int port() const { return port_; }
   pid_t master_pid() const { return proc_.pid(); }
   std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+    return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_) + path;
   }
   fs::path access_log() const { return dir_ / "logs/access.log"; }
 
  private:
   fs::path dir_;
   int port_;
+  bool tls_;
   Process proc_;
 };
 
