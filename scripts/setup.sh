@@ -16,8 +16,12 @@ pkgs=(
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libpistache-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
+  # alerting: the rules file
+  libyaml-cpp-dev
   # real peers for tests and benchmarks
   nginx-light python3 curl wrk apache2-utils prometheus iproute2 util-linux procps
+  # alerting tests: a real Alertmanager (and amtool)
+  prometheus-alertmanager
   # deployment tests: YAML manifests to JSON
   yq
   # browser tests
@@ -37,7 +41,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian's nginx and prometheus packages start system services; reqmon's tests run their own.
-  systemctl disable --now nginx prometheus >/dev/null 2>&1 || true
+  systemctl disable --now nginx prometheus prometheus-alertmanager >/dev/null 2>&1 || true
   pkill -x nginx >/dev/null 2>&1 || true
 else
   echo "setup.sh: Debian packages already installed"
