@@ -22,6 +22,9 @@
 #include "reqmon/aggregator/aggregator.h"
 #include "reqmon/aggregator/request_log.h"
 #include "reqmon/aggregator/system_sampler.h"
+#include "reqmon/alerts/notifier.h"
+#include "reqmon/alerts/rules.h"
+#include "reqmon/alerts/service.h"
 #include "reqmon/api/server.h"
 #include "reqmon/capture/bpf_capture.h"
 #include "reqmon/capture/capture_file.h"
@@ -76,6 +79,12 @@ struct Options {
   double duration = 0;
   bool demo = false;
   bool verbose = false;
+  std::string alert_rules;                  // "" built-in rules, "none" off, else a file
+  std::vector<std::string> alert_webhooks;
+  std::string alertmanager;
+  int alert_resend = 60;
+  bool alerts_on = true;
+  alerts::RuleSet rules;                    // loaded and checked before anything starts
 };
 
 // "127.0.0.1:9100", "[::1]:9100", "localhost:9100", ":9100" (all IPv4 addresses).
@@ -117,13 +126,19 @@ std::string DefaultWebDir(const char* argv0) {
 }
 
 // Starts the API server, or returns nullptr with *error.
-std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg, std::string* error) {
+std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg,
+                                    const alerts::AlertService* alerting, std::string* error) {
   if (o.no_api) return nullptr;
   ApiServerOptions ao;
   if (!ParseListen(o.listen, &ao.host, &ao.port, error)) return nullptr;
   ao.web_dir = o.web_dir;
   ao.start_ready = !o.replay.empty();  // live: ready once the capture is attached
   auto api = std::make_unique<ApiServer>(agg, ao);
+  api->AddJsonEndpoint("/alerts", [alerting] {
+    return alerting ? alerting->engine().AlertsJson().dump()
+                    : std::string(R"({"rules":0,"active":[],"history":[]})");
+  });
+  if (alerting) api->AddPrometheusText([alerting] { return alerting->engine().PrometheusText(); });
   try {
     api->Start();
   } catch (const std::exception& e) {
@@ -164,10 +179,16 @@ int RunReplay(const Options& o) {
     if (!log) return Fail(err);
     out.Add(log.get());
   }
-  Pipeline pipe(out, nullptr);
+  // Rules are evaluated over the capture's own time (no notifications are sent for the past).
+  std::unique_ptr<alerts::AlertService> alerting;
+  if (o.alerts_on) alerting = std::make_unique<alerts::AlertService>(o.rules, agg, log.get(), nullptr);
+  std::unique_ptr<alerts::ReplayClock> clock;
+  if (alerting) clock = std::make_unique<alerts::ReplayClock>(out, *alerting, aopts.wall_offset_ns);
+  Pipeline pipe(clock ? static_cast<TransactionSink&>(*clock) : out, nullptr);
   std::string_view rec;
   while (reader->Next(&rec)) pipe.OnRecord(rec.data(), rec.size());
   pipe.tracker().FinishAll();
+  if (clock) clock->Finish();
   agg.SetLostEvents(pipe.recorded_lost());
   agg.SetCounters("capture", pipe.Counters());
   if (log) log->Flush();
@@ -185,7 +206,7 @@ int RunReplay(const Options& o) {
     return code;
   }
   // Serve the replayed figures until interrupted.
-  auto api = StartApi(o, agg, &err);
+  auto api = StartApi(o, agg, alerting.get(), &err);
   if (!api && !o.no_api) return Fail(err);
   if (api)
     std::fprintf(stderr, "reqmon: replayed %s (%llu records); serving on http://%s/ (Ctrl-C to "
@@ -250,8 +271,21 @@ int RunLive(Options o) {
   }
   Pipeline pipe(out, recorder.get());
 
+  // Alerts: evaluated once a second on the sampler thread; notifications from their own thread.
+  std::unique_ptr<alerts::Notifier> notifier;
+  std::unique_ptr<alerts::AlertService> alerting;
+  if (o.alerts_on) {
+    alerts::NotifierOptions no;
+    no.webhooks = o.alert_webhooks;
+    no.alertmanager = o.alertmanager;
+    no.resend_s = o.alert_resend;
+    no.external_url = "http://" + o.listen + "/";
+    notifier = std::make_unique<alerts::Notifier>(no);
+    alerting = std::make_unique<alerts::AlertService>(o.rules, agg, nullptr, notifier.get());
+  }
+
   // The API first: a busy port is reported before anything is attached.
-  auto api = StartApi(o, agg, &err);
+  auto api = StartApi(o, agg, alerting.get(), &err);
   if (!api && !o.no_api) return Fail(err);
 
   CaptureConfig cc;
@@ -280,6 +314,7 @@ int RunLive(Options o) {
       return Fail(err);
     }
     out.Add(log.get());
+    if (alerting) alerting->SetLog(log.get());  // before the sampler thread starts
   }
   for (pid_t p : cap->TargetPids()) agg.SetProcessName(p, ProcessComm(o.proc_root, p));
   if (api) api->SetReady(true);
@@ -307,6 +342,7 @@ int RunLive(Options o) {
       CaptureCounters kc = cap->Counters();
       agg.SetLostEvents(kc.lost);
       if (log) log->OnSystemSample(s);
+      if (alerting) alerting->Tick((static_cast<int64_t>(MonoNow()) + aopts.wall_offset_ns) / 1000000000);
       if (!cc.comms.empty() || !cc.ports.empty() || !cc.cgroups.empty()) cap->RefreshTargets();
       for (int i = 0; i < 10 && !sampler_stop; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -443,6 +479,17 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
   app.add_option("--web-dir", o.web_dir, "folder of the dashboard's files");
   app.add_option("--duration", o.duration, "stop after this many seconds (0: run until Ctrl-C)")
       ->check(CLI::NonNegativeNumber);
+  auto* alerting = app.add_option_group("Alerts", "rules, and where alerts go (README: Alerts)");
+  alerting->add_option("--alert-rules", o.alert_rules,
+                       "YAML rules file (default: the built-in rules; 'none': no alerting)");
+  alerting->add_option("--alert-webhook", o.alert_webhooks,
+                       "POST Alertmanager-style webhooks here on firing and resolution (repeatable)");
+  alerting->add_option("--alertmanager", o.alertmanager,
+                       "push alerts to this Alertmanager (http://host:9093)");
+  alerting->add_option("--alert-resend", o.alert_resend,
+                       "seconds between re-sends of firing alerts to the Alertmanager")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_flag("-v,--verbose", o.verbose, "print libbpf's messages (the verifier log on failure)");
 
   try {
@@ -469,6 +516,28 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
   if (o.print_stats && o.replay.empty() && o.duration <= 0)
     return Fail("--print-stats needs --replay FILE, or --duration SECONDS for a live run", 2);
   if (o.web_dir.empty()) o.web_dir = DefaultWebDir(argv[0]);
+  // The rules and receivers are checked before anything starts: one line per mistake, exit 2.
+  {
+    std::vector<std::string> errors;
+    o.alerts_on = o.alert_rules != "none";
+    if (!o.alerts_on) {
+      if (!o.alert_webhooks.empty() || !o.alertmanager.empty())
+        errors.push_back("--alert-rules none turns alerting off: drop --alert-webhook/--alertmanager");
+    } else if (o.alert_rules.empty()) {
+      o.rules = alerts::DefaultRules();
+    } else {
+      alerts::LoadRules(o.alert_rules, &o.rules, &errors);
+    }
+    std::vector<std::string> urls = o.alert_webhooks;
+    if (!o.alertmanager.empty()) urls.push_back(o.alertmanager);
+    for (const std::string& u : urls) {
+      std::string host, path, why;
+      uint16_t port = 0;
+      if (!alerts::ParseHttpUrl(u, &host, &port, &path, &why)) errors.push_back(why);
+    }
+    for (const std::string& e : errors) std::fprintf(stderr, "reqmon: %s\n", e.c_str());
+    if (!errors.empty()) return 2;
+  }
   o.demo = o.replay.empty() && !has_target;
 
   InstallSignals();
