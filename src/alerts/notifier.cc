@@ -235,7 +235,7 @@ void Notifier::Enqueue(Receiver& r, std::string body) {
     r.queue.pop_front();
     ++stats_.dropped;
   }
-  r.queue.push_back(Message{std::move(body), 0});
+  r.queue.push_back(Message{++next_id_, std::move(body), 0});
 }
 
 void Notifier::Notify(const AlertEvent& e) {
@@ -295,13 +295,14 @@ void Notifier::Loop() {
       continue;
     }
     const std::string url = next->url, body = next->queue.front().body;
+    const uint64_t id = next->queue.front().id;
     l.unlock();
     std::string error;
     const int code = HttpPostJson(url, body, opts_.timeout_ms, &error);
     l.lock();
     // The receiver may have dropped the message meanwhile (full queue): only pop if it is
     // still the head we sent.
-    if (next->queue.empty() || next->queue.front().body != body) continue;
+    if (next->queue.empty() || next->queue.front().id != id) continue;
     if (code >= 200 && code < 300) {
       ++stats_.sent;
       next->queue.pop_front();

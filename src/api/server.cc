@@ -123,7 +123,13 @@ class ApiServer::Impl {
                     w.send(Http::Code::Ok, extra_json_[i].second() + "\n", MIME(Application, Json));
                     return Rest::Route::Result::Ok;
                   });
-      Routes::Post(router_, extra_json_[i].first, Routes::bind(&Impl::NotAllowed, this));
+      const std::string& p = extra_json_[i].first;
+      Routes::Post(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Put(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Patch(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Delete(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Options(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Head(router_, p, Routes::bind(&Impl::NotAllowed, this));
     }
     Routes::Get(router_, "/metrics", Routes::bind(&Impl::Metrics, this));
     Routes::Get(router_, "/stats", Routes::bind(&Impl::Stats, this));

@@ -111,5 +111,48 @@ TEST_F(AlertsApp, ReplayEvaluatesRulesOverCaptureTime) {
   EXPECT_EQ(only_alerts(ReadFile(log3)), "");
 }
 
+TEST_F(AlertsApp, ServesAlertsJsonAndPrometheusGaugeAfterAReplay) {
+  const std::string rules = Write("rules.yaml", R"(rules:
+  - name: Errors
+    signal: error_ratio
+    window: 10s
+    above: 5
+    severity: critical
+    summary: "5xx share {{value}}% over {{window}}"
+    route: "GET /status/{id}"
+  - name: Quiet
+    signal: request_rate
+    window: 10s
+    above: 1000
+)");
+  const int port = FreePort();
+  Process rq({ReqmonBinary(), "--replay", TestData("nginx.rqcap"), "--listen",
+              "127.0.0.1:" + std::to_string(port), "--duration", "20", "--alert-rules", rules},
+             (dir_ / "reqmon.err").string());
+  ASSERT_TRUE(WaitForApi(port)) << ReadFile(dir_ / "reqmon.err");
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  nlohmann::json j = GetJson(base + "/alerts");
+  EXPECT_EQ(j["rules"], 2);
+  ASSERT_EQ(j["active"].size(), 1u) << j.dump();
+  const auto& a = j["active"][0];
+  EXPECT_EQ(a["name"], "Errors");
+  EXPECT_EQ(a["state"], "firing");
+  EXPECT_EQ(a["severity"], "critical");
+  EXPECT_EQ(a["value"], 50.0);  // 2 of the route's 4 requests answered 500
+  EXPECT_EQ(a["summary"], "5xx share 50% over 10s");
+  EXPECT_EQ(a["labels"], (nlohmann::json{{"alertname", "Errors"}, {"route", "GET /status/{id}"},
+                                         {"severity", "critical"}}));
+  EXPECT_TRUE(a["since"].is_string());
+  EXPECT_TRUE(j["history"].empty());
+  std::string prom = HttpGet(base + "/metrics/prometheus");
+  EXPECT_NE(prom.find("# TYPE reqmon_alerts gauge\nreqmon_alerts{alertname=\"Errors\",alertstate="
+                      "\"firing\",route=\"GET /status/{id}\",severity=\"critical\"} 1\n"),
+            std::string::npos)
+      << prom;
+  int code = 0;
+  HttpGet(base + "/alerts", &code, "-X POST");
+  EXPECT_EQ(code, 405);
+}
+
 }  // namespace
 }  // namespace reqmon::testing

@@ -310,3 +310,43 @@ TEST(Engine, HistoryIsBoundedNewestFirst) {
 
 }  // namespace
 }  // namespace reqmon::alerts
+
+namespace reqmon::alerts {
+namespace {
+
+TEST(Engine, DiskHoursToFullFromTheWindowsTrend) {
+  AlertEngine eng(Parse(R"(rules:
+  - name: DiskFullSoon
+    signal: disk_hours_to_full
+    window: 10m
+    below: 8
+    clear: 12
+)"));
+  std::vector<AlertEvent> ev;
+  // 1 MB/s onto a disk with 20 GB free: full in 20000 s (5.6 h).
+  for (int i = 0; i < 600; ++i) {
+    SecondSample s;
+    s.sec = kT0 + i;
+    s.has_system = true;
+    s.disk_used_bytes = 1000000000ull + 1000000ull * i;
+    s.disk_free_bytes = 20000000000ull - 1000000ull * i;
+    for (auto& e : eng.Step(s)) ev.push_back(e);
+  }
+  ASSERT_TRUE(eng.Value("DiskFullSoon").has_value());
+  EXPECT_NEAR(*eng.Value("DiskFullSoon"), (20000000000.0 - 599e6) / 1e6 / 3600, 1e-6);
+  ASSERT_EQ(ev.size(), 1u);
+  // Growth stops: no verdict, so it resolves.
+  for (int i = 600; i < 1300; ++i) {
+    SecondSample s;
+    s.sec = kT0 + i;
+    s.has_system = true;
+    s.disk_used_bytes = 1599000000ull;
+    s.disk_free_bytes = 19401000000ull;
+    for (auto& e : eng.Step(s)) ev.push_back(e);
+  }
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[1].kind, AlertEvent::kResolved);
+}
+
+}  // namespace
+}  // namespace reqmon::alerts

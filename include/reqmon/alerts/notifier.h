@@ -72,6 +72,7 @@ class Notifier {
 
  private:
   struct Message {
+    uint64_t id = 0;
     std::string body;
     int attempts = 0;
   };
@@ -93,6 +94,7 @@ class Notifier {
   bool stop_ = false;
   NotifierStats stats_;
   int64_t last_resend_ = 0;
+  uint64_t next_id_ = 0;
   std::thread thread_;
 };
 
