@@ -425,7 +425,7 @@ async function main() {
   const routeText = await page.$eval('#routes tbody', (e) => e.textContent);
   check(routeText.includes('/api/load'), 'routes table lacks /api/load');
   const links = await page.$$eval('a', (as) => as.map((a) => a.getAttribute('href')));
-  for (const l of ['stats', 'metrics', 'series', 'metrics/prometheus', 'healthz']) {
+  for (const l of ['stats', 'metrics', 'series', 'metrics/prometheus', 'healthz', 'alerts']) {
     check(links.includes(l), `no link to /${l}`);
   }
   check(links.some((l) => l && l.startsWith('requests')), 'no link to /requests');
