@@ -13,10 +13,10 @@ namespace reqmon::alerts {
 
 namespace {
 
-constexpr int64_t kSeconds = 900;   // the per-second ring: 15 minutes
-constexpr int64_t kMinutes = 720;   // the per-minute ring: 12 hours
-constexpr std::array<double, 13> kBoundsMs = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500,
-                                              5000, 10000};
+constexpr int64_t kSeconds = 900;  // the per-second ring: 15 minutes
+constexpr int64_t kMinutes = 720;  // the per-minute ring: 12 hours
+constexpr std::array<double, 13> kBoundsMs = {1,   2.5, 5,    10,   25,   50,   100,
+                                              250, 500, 1000, 2500, 5000, 10000};
 
 int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 size_t Mod(int64_t a, int64_t n) { return static_cast<size_t>(((a % n) + n) % n); }
@@ -34,7 +34,8 @@ std::optional<double> Quantile(const Counts& c, double q) {
     if (static_cast<double>(cum) >= rank && c.buckets[i] > 0) {
       if (i >= kBoundsMs.size()) return kBoundsMs.back();  // +Inf: the highest finite bound
       const double lo = i == 0 ? 0 : kBoundsMs[i - 1], hi = kBoundsMs[i];
-      return lo + (hi - lo) * (rank - static_cast<double>(before)) / static_cast<double>(c.buckets[i]);
+      return lo +
+             (hi - lo) * (rank - static_cast<double>(before)) / static_cast<double>(c.buckets[i]);
     }
   }
   return kBoundsMs.back();
@@ -49,7 +50,7 @@ uint64_t Slow(const Counts& c, double bound_ms) {
 }
 
 struct Gauge {
-  uint32_t n = 0;  // samples with system figures
+  uint32_t n = 0;                     // samples with system figures
   double cpu = 0, mem = 0, disk = 0;  // sums
   int64_t first_sec = 0, last_sec = 0;
   uint64_t first_used = 0, last_used = 0, last_free = 0;
@@ -152,9 +153,12 @@ std::string FormatValue(double v) {
   char buf[64];
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   const double a = std::fabs(v);
-  if (a >= 100 || v == std::floor(v)) std::snprintf(buf, sizeof buf, "%.0f", v);
-  else if (a >= 1) std::snprintf(buf, sizeof buf, "%.1f", v);
-  else std::snprintf(buf, sizeof buf, "%.2g", v);
+  if (a >= 100 || v == std::floor(v))
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else if (a >= 1)
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.2g", v);
   return buf;
 }
 
@@ -220,13 +224,15 @@ std::optional<double> AlertEngine::EvaluateLocked(const Rule& r, int64_t now,
       case Signal::kDiskPercent: {
         const Gauge g = gauge(end, len);
         if (g.n == 0) return std::nullopt;
-        const double sum = r.signal == Signal::kCpuPercent ? g.cpu
-                           : r.signal == Signal::kMemoryPercent ? g.mem : g.disk;
+        const double sum = r.signal == Signal::kCpuPercent      ? g.cpu
+                           : r.signal == Signal::kMemoryPercent ? g.mem
+                                                                : g.disk;
         return sum / g.n;
       }
       case Signal::kDiskHoursToFull: {
         const Gauge g = gauge(end, len);
-        if (g.n < 2 || g.last_sec <= g.first_sec || g.last_used <= g.first_used) return std::nullopt;
+        if (g.n < 2 || g.last_sec <= g.first_sec || g.last_used <= g.first_used)
+          return std::nullopt;
         const double per_s = static_cast<double>(g.last_used - g.first_used) /
                              static_cast<double>(g.last_sec - g.first_sec);
         return static_cast<double>(g.last_free) / per_s / 3600.0;
@@ -283,7 +289,7 @@ std::optional<double> AlertEngine::EvaluateLocked(const Rule& r, int64_t now,
         const Counts c = counts(now, len);
         if (c.requests == 0 || c.requests < min_reqs) return std::nullopt;
         const double b = r.signal == Signal::kLatency ? static_cast<double>(Slow(c, r.latency_ms))
-                                                       : static_cast<double>(c.errors);
+                                                      : static_cast<double>(c.errors);
         return b / static_cast<double>(c.requests) / budget;
       };
       const auto bl = bad(w.long_s, 0), bs = bad(w.short_s, r.min_requests);
@@ -349,8 +355,10 @@ std::vector<AlertEvent> AlertEngine::Step(const SecondSample& s) {
         rs.peak = v.value;
       }
     } else if (rs.state == AlertState::kPending) {
-      if (!v.hold) rs.state = AlertState::kInactive;
-      else rs.peak = worse(rs.peak, v.value);
+      if (!v.hold)
+        rs.state = AlertState::kInactive;
+      else
+        rs.peak = worse(rs.peak, v.value);
     }
     if (rs.state == AlertState::kPending && now - rs.since >= r.for_s) {
       rs.state = AlertState::kFiring;

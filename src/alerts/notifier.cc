@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-
 #include <nlohmann/json.hpp>
 
 namespace reqmon::alerts {
@@ -124,8 +123,8 @@ int HttpPostJson(const std::string& url, const std::string& body, int timeout_ms
   }
   freeaddrinfo(res);
   if (fd < 0) return -1;
-  const std::string hostport = (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
-                               ":" + std::to_string(port);
+  const std::string hostport =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + hostport +
                     "\r\nUser-Agent: reqmon\r\nContent-Type: application/json\r\nContent-Length: " +
                     std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
@@ -250,9 +249,8 @@ void Notifier::Notify(const AlertEvent& e) {
     if (!opts_.alertmanager.empty()) {
       // Firing: endsAt a few resend intervals ahead (Alertmanager resolves it by itself if
       // reqmon goes away); resolved: endsAt is when it ended.
-      const int64_t ends = e.kind == AlertEvent::kFiring
-                               ? e.started + 4 * std::max(opts_.resend_s, 15)
-                               : e.ended;
+      const int64_t ends =
+          e.kind == AlertEvent::kFiring ? e.started + 4 * std::max(opts_.resend_s, 15) : e.ended;
       Enqueue(receivers_.back(), AlertmanagerBody(e.labels, e.summary, e.started, ends));
     }
   }

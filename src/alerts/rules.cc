@@ -36,16 +36,16 @@ constexpr std::array<SignalInfo, 12> kSignals = {{
 
 // Latency objectives must be one of the histogram's bucket bounds (ms), so that reqmon and the
 // PromQL rules count the same requests as slow.
-constexpr std::array<double, 13> kBucketMs = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500,
-                                              5000, 10000};
+constexpr std::array<double, 13> kBucketMs = {1,   2.5, 5,    10,   25,   50,   100,
+                                              250, 500, 1000, 2500, 5000, 10000};
 
 constexpr int64_t kMaxSpanS = 12 * 3600;  // the minute ring's reach
 
 const std::set<std::string>& KnownKeys() {
   static const std::set<std::string> k = {
-      "name",     "signal",          "window",   "above",        "below",   "clear",
-      "for",      "keep_firing_for", "severity", "min_requests", "summary", "route",
-      "target",   "process",         "baseline", "slo",          "latency_ms", "burn"};
+      "name",   "signal",          "window",   "above",        "below",      "clear",
+      "for",    "keep_firing_for", "severity", "min_requests", "summary",    "route",
+      "target", "process",         "baseline", "slo",          "latency_ms", "burn"};
   return k;
 }
 
@@ -105,8 +105,11 @@ class Parser {
       r.name = v.Scalar();
       bool ok = !r.name.empty() && !std::isdigit(static_cast<unsigned char>(r.name[0]));
       for (char c : r.name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-      if (!ok) Error(v, "'name' must be letters, digits and _ (not starting with a digit): '" + r.name + "'");
-      else if (!names->insert(r.name).second) Error(v, "a rule named '" + r.name + "' already exists");
+      if (!ok)
+        Error(v,
+              "'name' must be letters, digits and _ (not starting with a digit): '" + r.name + "'");
+      else if (!names->insert(r.name).second)
+        Error(v, "a rule named '" + r.name + "' already exists");
     }
     if (auto v = n["signal"]; !v) {
       Error(line, "the rule has no 'signal'");
@@ -129,16 +132,22 @@ class Parser {
     if (auto v = n["keep_firing_for"]) Duration(v, "keep_firing_for", &r.keep_firing_for_s);
     if (auto v = n["severity"]; v && Scalar(v, "severity")) {
       const std::string& s = v.Scalar();
-      if (s == "notice") r.severity = Severity::kNotice;
-      else if (s == "warning") r.severity = Severity::kWarning;
-      else if (s == "critical") r.severity = Severity::kCritical;
-      else Error(v, "'severity' must be notice, warning or critical, not '" + s + "'");
+      if (s == "notice")
+        r.severity = Severity::kNotice;
+      else if (s == "warning")
+        r.severity = Severity::kWarning;
+      else if (s == "critical")
+        r.severity = Severity::kCritical;
+      else
+        Error(v, "'severity' must be notice, warning or critical, not '" + s + "'");
     }
     if (auto v = n["min_requests"]) {
       double d = 0;
       if (Number(v, "min_requests", &d)) {
-        if (d < 0 || d != std::floor(d)) Error(v, "'min_requests' must be a whole number >= 0");
-        else r.min_requests = static_cast<uint64_t>(d);
+        if (d < 0 || d != std::floor(d))
+          Error(v, "'min_requests' must be a whole number >= 0");
+        else
+          r.min_requests = static_cast<uint64_t>(d);
       }
     }
     if (auto v = n["summary"]; v && Scalar(v, "summary")) r.summary = v.Scalar();
@@ -158,11 +167,13 @@ class Parser {
 
     const bool has_above = static_cast<bool>(n["above"]), has_below = static_cast<bool>(n["below"]);
     if (r.slo != 0 || n["slo"]) {
-      if (r.slo <= 0 || r.slo >= 100) Error(n["slo"], "'slo' must be a percentage between 0 and 100, e.g. 99.9");
+      if (r.slo <= 0 || r.slo >= 100)
+        Error(n["slo"], "'slo' must be a percentage between 0 and 100, e.g. 99.9");
       if (has_signal && r.signal != Signal::kErrorRatio && r.signal != Signal::kLatency)
         Error(n["signal"], "an 'slo' rule's signal must be error_ratio or latency");
       if (has_above || has_below || n["clear"] || n["baseline"])
-        Error(line, "an 'slo' rule takes no above/below/clear/baseline: it fires on its burn windows");
+        Error(line,
+              "an 'slo' rule takes no above/below/clear/baseline: it fires on its burn windows");
       r.burn = {{3600, 300, 14.4}, {6 * 3600, 1800, 6}};
       if (auto b = n["burn"]) {
         r.burn.clear();
@@ -178,7 +189,8 @@ class Parser {
             Duration(p["long"], "long", &w.long_s);
             Duration(p["short"], "short", &w.short_s);
             Number(p["factor"], "factor", &w.factor);
-            if (w.short_s <= 0 || w.long_s < w.short_s) Error(p, "a burn window's 'short' must be > 0 and not longer than 'long'");
+            if (w.short_s <= 0 || w.long_s < w.short_s)
+              Error(p, "a burn window's 'short' must be > 0 and not longer than 'long'");
             if (w.long_s > kMaxSpanS) Error(p["long"], "a burn window is at most 12h");
             if (w.factor <= 0) Error(p["factor"], "'factor' must be > 0");
             r.burn.push_back(w);
@@ -211,19 +223,27 @@ class Parser {
     if (r.signal == Signal::kLatency && has_signal) {
       bool bound = false;
       for (double b : kBucketMs) bound = bound || std::fabs(b - r.latency_ms) < 1e-9;
-      if (!bound) Error(n["latency_ms"] ? n["latency_ms"] : n, "'latency_ms' must be one of the histogram's bounds: 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000");
+      if (!bound)
+        Error(n["latency_ms"] ? n["latency_ms"] : n,
+              "'latency_ms' must be one of the histogram's bounds: 1, 2.5, 5, 10, 25, 50, 100, "
+              "250, 500, 1000, 2500, 5000, 10000");
     }
     if (has_signal && !signal_requests && r.signal != Signal::kProcessDown && !r.scope_kind.empty())
-      Error(line, "signal '" + std::string(SignalName(r.signal)) + "' is host-wide: it takes no route/target/process");
+      Error(line, "signal '" + std::string(SignalName(r.signal)) +
+                      "' is host-wide: it takes no route/target/process");
     if (r.signal == Signal::kProcessDown && !r.scope_kind.empty() && r.scope_kind != "target")
       Error(line, "process_down can be scoped to a target only");
-    if (r.scope_kind == "process" && (r.signal == Signal::kP95Ms || r.signal == Signal::kP99Ms || r.signal == Signal::kLatency))
+    if (r.scope_kind == "process" &&
+        (r.signal == Signal::kP95Ms || r.signal == Signal::kP99Ms || r.signal == Signal::kLatency))
       Error(line, "latency signals can be scoped to a route or a target, not a process");
-    if (n["baseline"] && r.baseline_s > 0 && (r.signal != Signal::kP95Ms && r.signal != Signal::kP99Ms &&
-                                              r.signal != Signal::kErrorRatio && r.signal != Signal::kRequestRate))
+    if (n["baseline"] && r.baseline_s > 0 &&
+        (r.signal != Signal::kP95Ms && r.signal != Signal::kP99Ms &&
+         r.signal != Signal::kErrorRatio && r.signal != Signal::kRequestRate))
       Error(n["baseline"], "'baseline' works with p95_ms, p99_ms, error_ratio and request_rate");
-    const int64_t span = r.window_s * (r.signal == Signal::kRequestRateChange ? 2 : 1) + r.baseline_s;
-    if (span > kMaxSpanS) Error(line, "the rule looks back " + FormatDuration(span) + "; at most 12h");
+    const int64_t span =
+        r.window_s * (r.signal == Signal::kRequestRateChange ? 2 : 1) + r.baseline_s;
+    if (span > kMaxSpanS)
+      Error(line, "the rule looks back " + FormatDuration(span) + "; at most 12h");
     if (r.summary.empty()) r.summary = r.name + ": " + SignalName(r.signal) + " {{value}}";
     if (errors_->size() == errors_before) out->rules.push_back(std::move(r));
   }
@@ -243,7 +263,8 @@ class Parser {
     }
     for (auto it = root.begin(); it != root.end(); ++it) {
       const std::string key = it->first.as<std::string>("");
-      if (key != "rules") Error(it->first, "unknown top-level key '" + key + "' (expected 'rules')");
+      if (key != "rules")
+        Error(it->first, "unknown top-level key '" + key + "' (expected 'rules')");
     }
     const YAML::Node rules = root["rules"];
     if (rules.IsNull()) return;  // an empty list: alerting with no rules
@@ -270,9 +291,12 @@ const char* SignalName(Signal s) {
 
 const char* SeverityName(Severity s) {
   switch (s) {
-    case Severity::kNotice: return "notice";
-    case Severity::kWarning: return "warning";
-    case Severity::kCritical: return "critical";
+    case Severity::kNotice:
+      return "notice";
+    case Severity::kWarning:
+      return "warning";
+    case Severity::kCritical:
+      return "critical";
   }
   return "?";
 }
@@ -292,11 +316,20 @@ bool ParseDuration(const std::string& text, int64_t* seconds) {
     const int64_t n = std::stoll(text.substr(i, j - i));
     int64_t unit = 0;
     switch (text[j]) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      default: return false;
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        return false;
     }
     total += n * unit;
     i = j + 1;

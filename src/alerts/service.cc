@@ -59,8 +59,10 @@ SecondSample SnapshotFeed::Next(const StatsSnapshot& snap, int64_t sec) {
     d.requests = Sub(c.requests, p.requests);
     d.errors = std::min(Sub(c.errors, p.errors), d.requests);
     for (size_t i = 0; i < Counts::kBuckets; ++i) d.buckets[i] = Sub(c.buckets[i], p.buckets[i]);
-    if (key.empty()) s.total = d;
-    else s.scoped[key] = d;
+    if (key.empty())
+      s.total = d;
+    else
+      s.scoped[key] = d;
   }
   prev_ = std::move(cur);
   s.lost_events = Sub(snap.lost_events, prev_lost_);
@@ -95,23 +97,28 @@ SecondSample SnapshotFeed::Next(const StatsSnapshot& snap, int64_t sec) {
 }
 
 std::string LogLine(const AlertEvent& e) {
-  std::string line = std::string("ALERT ") + (e.kind == AlertEvent::kFiring ? "firing" : "resolved") +
-                     ": " + e.name + " (" + SeverityName(e.severity) + ") " + e.summary;
+  std::string line = std::string("ALERT ") +
+                     (e.kind == AlertEvent::kFiring ? "firing" : "resolved") + ": " + e.name +
+                     " (" + SeverityName(e.severity) + ") " + e.summary;
   if (e.kind == AlertEvent::kResolved) line += ", peak " + FormatValue(e.peak);
   return line;
 }
 
 AlertService::AlertService(RuleSet rules, const Aggregator& agg, RequestLog* log,
                            Notifier* notifier)
-    : agg_(agg), log_(log), notifier_(notifier), engine_(std::move(rules)),
+    : agg_(agg),
+      log_(log),
+      notifier_(notifier),
+      engine_(std::move(rules)),
       feed_(engine_.ScopeKeys()) {}
 
 std::vector<AlertEvent> AlertService::Tick(int64_t sec) {
   std::vector<AlertEvent> events = engine_.Step(feed_.Next(agg_.Snapshot(), sec));
   for (const AlertEvent& e : events) {
-    if (log_) log_->LogLine(static_cast<int64_t>(e.kind == AlertEvent::kFiring ? e.started : e.ended) *
-                                1000000000,
-                            LogLine(e));
+    if (log_)
+      log_->LogLine(
+          static_cast<int64_t>(e.kind == AlertEvent::kFiring ? e.started : e.ended) * 1000000000,
+          LogLine(e));
     if (notifier_) notifier_->Notify(e);
   }
   if (notifier_) notifier_->Resend(engine_.Active(), sec);

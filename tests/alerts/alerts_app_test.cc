@@ -38,11 +38,16 @@ TEST_F(AlertsApp, ARulesFileWithMistakesGetsOneLineEachAndExitCode2) {
   RunReqmon("--replay " + TestData("nginx.rqcap") + " --print-stats --alert-rules " + rules,
             &status, &err);
   EXPECT_EQ(status, 2);
-  EXPECT_EQ(err, "reqmon: " + rules + ":5: 'above' must be a number, not 'five'\n"
-                 "reqmon: " + rules + ":8: 'window' must be a duration such as 30s, 5m or 1h, "
-                 "not '5 min'\n"
-                 "reqmon: " + rules + ":10: 'severity' must be notice, warning or critical, "
-                 "not 'urgent'\n");
+  EXPECT_EQ(err, "reqmon: " + rules +
+                     ":5: 'above' must be a number, not 'five'\n"
+                     "reqmon: " +
+                     rules +
+                     ":8: 'window' must be a duration such as 30s, 5m or 1h, "
+                     "not '5 min'\n"
+                     "reqmon: " +
+                     rules +
+                     ":10: 'severity' must be notice, warning or critical, "
+                     "not 'urgent'\n");
   // Broken YAML and a missing file: one line each too.
   RunReqmon("--replay " + TestData("nginx.rqcap") + " --alert-rules " +
                 Write("broken.yaml", "rules:\n  - name: [\n"),
@@ -87,7 +92,8 @@ TEST_F(AlertsApp, ReplayEvaluatesRulesOverCaptureTime) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);)
     if (line.find(" - ALERT ") != std::string::npos) alerts.push_back(line.substr(22));
-  EXPECT_EQ(alerts, std::vector<std::string>{"ALERT firing: Errors (critical) 5xx share 6.5% over 10s"})
+  EXPECT_EQ(alerts,
+            std::vector<std::string>{"ALERT firing: Errors (critical) 5xx share 6.5% over 10s"})
       << text;
   // The same capture replayed twice gives the same alert lines at the same (capture) times.
   const std::string log2 = (dir_ / "again.txt").string();
@@ -140,8 +146,9 @@ TEST_F(AlertsApp, ServesAlertsJsonAndPrometheusGaugeAfterAReplay) {
   EXPECT_EQ(a["severity"], "critical");
   EXPECT_EQ(a["value"], 50.0);  // 2 of the route's 4 requests answered 500
   EXPECT_EQ(a["summary"], "5xx share 50% over 10s");
-  EXPECT_EQ(a["labels"], (nlohmann::json{{"alertname", "Errors"}, {"route", "GET /status/{id}"},
-                                         {"severity", "critical"}}));
+  EXPECT_EQ(a["labels"],
+            (nlohmann::json{
+                {"alertname", "Errors"}, {"route", "GET /status/{id}"}, {"severity", "critical"}}));
   EXPECT_TRUE(a["since"].is_string());
   EXPECT_TRUE(j["history"].empty());
   std::string prom = HttpGet(base + "/metrics/prometheus");

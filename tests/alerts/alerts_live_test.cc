@@ -59,7 +59,8 @@ class AlertsLive : public LiveReqmonTest {
   }
   json AmAlerts(int port) {
     int code = 0;
-    std::string body = HttpGet("http://127.0.0.1:" + std::to_string(port) + "/api/v2/alerts", &code);
+    std::string body =
+        HttpGet("http://127.0.0.1:" + std::to_string(port) + "/api/v2/alerts", &code);
     return code == 200 ? json::parse(body) : json::array();
   }
 };
@@ -68,17 +69,17 @@ TEST_F(AlertsLive, FailingServerFiresWebhookAndAlertmanagerThenResolvesIntoHisto
   Nginx nginx;
   // The webhook receiver.
   const int hook_port = FreePort();
-  Process hook({"python3", "-c", kReceiver, std::to_string(hook_port),
-                (dir_ / "webhooks.jsonl").string()});
+  Process hook(
+      {"python3", "-c", kReceiver, std::to_string(hook_port), (dir_ / "webhooks.jsonl").string()});
   // A real Alertmanager, no clustering, its storage in the temporary folder.
   const int am_port = FreePort();
   std::ofstream(dir_ / "am.yml") << "route:\n  receiver: \"null\"\n  group_wait: 1s\n"
                                     "receivers:\n  - name: \"null\"\n";
-  Process am({kAlertmanager, "--config.file=" + (dir_ / "am.yml").string(),
-              "--storage.path=" + (dir_ / "am-data").string(),
-              "--web.listen-address=127.0.0.1:" + std::to_string(am_port),
-              "--cluster.listen-address="},
-             (dir_ / "am.log").string());
+  Process am(
+      {kAlertmanager, "--config.file=" + (dir_ / "am.yml").string(),
+       "--storage.path=" + (dir_ / "am-data").string(),
+       "--web.listen-address=127.0.0.1:" + std::to_string(am_port), "--cluster.listen-address="},
+      (dir_ / "am.log").string());
   ASSERT_TRUE(WaitForPort(hook_port)) << "webhook receiver did not start";
   ASSERT_TRUE(WaitForPort(am_port)) << ReadFile(dir_ / "am.log");
 
@@ -149,8 +150,8 @@ TEST_F(AlertsLive, FailingServerFiresWebhookAndAlertmanagerThenResolvesIntoHisto
   bool listed = false;
   for (int i = 0; i < 100 && !listed; ++i) {
     for (const auto& x : AmAlerts(am_port))
-      listed = listed || (x["labels"]["alertname"] == "HighErrorRate" &&
-                          x["status"]["state"] == "active");
+      listed = listed ||
+               (x["labels"]["alertname"] == "HighErrorRate" && x["status"]["state"] == "active");
     if (!listed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(listed) << AmAlerts(am_port).dump() << ReadFile(dir_ / "am.log");
@@ -193,14 +194,49 @@ TEST_F(AlertsLive, FailingServerFiresWebhookAndAlertmanagerThenResolvesIntoHisto
   // monitor_logs.txt: one firing and one resolved line, in the original's line style.
   reqmon_->Signal(SIGINT);
   std::string log = ReadFile(dir_ / "monitor_logs.txt");
-  std::regex fired_re(R"(\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - ALERT firing: HighErrorRate \(critical\) 5xx share [0-9.]+% over 5s\n)");
-  std::regex resolved_re(R"(\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - ALERT resolved: HighErrorRate \(critical\) 5xx share [0-9.]+% over 5s, peak [0-9.]+\n)");
+  std::regex fired_re(
+      R"(\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - ALERT firing: HighErrorRate \(critical\) 5xx share [0-9.]+% over 5s\n)");
+  std::regex resolved_re(
+      R"(\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - ALERT resolved: HighErrorRate \(critical\) 5xx share [0-9.]+% over 5s, peak [0-9.]+\n)");
   EXPECT_TRUE(std::regex_search(log, fired_re)) << log.substr(0, 2000);
   EXPECT_TRUE(std::regex_search(log, resolved_re));
   size_t firing_lines = 0;
-  for (size_t at = log.find("ALERT firing"); at != std::string::npos; at = log.find("ALERT firing", at + 1))
+  for (size_t at = log.find("ALERT firing"); at != std::string::npos;
+       at = log.find("ALERT firing", at + 1))
     ++firing_lines;
   EXPECT_EQ(firing_lines, 1u);
+}
+
+// process_down: the observed nginx (master and workers) exits and nothing replaces it.
+TEST_F(AlertsLive, ProcessDownFiresWhenTheObservedServerIsGone) {
+  auto nginx = std::make_unique<Nginx>();
+  std::ofstream(dir_ / "rules.yaml") << R"(rules:
+  - name: ServerGone
+    signal: process_down
+    above: 0
+    for: 2s
+    severity: critical
+    summary: "{{value}} target(s) lost every observed process"
+)";
+  const pid_t master = nginx->master_pid();
+  StartReqmon({"--pid", std::to_string(master), "--alert-rules", (dir_ / "rules.yaml").string()});
+  // Traffic while it is up, and a few seconds for the sampler to see its processes alive.
+  for (int i = 0; i < 5; ++i) {
+    Curl({nginx->url("/"), nginx->url("/api/x")}, true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  EXPECT_TRUE(GetJson(Url("/alerts"))["active"].empty());
+  nginx.reset();  // stops master and workers
+  bool fired = false;
+  json j;
+  for (int i = 0; i < 100 && !fired; ++i) {
+    j = GetJson(Url("/alerts"));
+    for (const auto& a : j["active"])
+      fired = fired || (a["name"] == "ServerGone" && a["state"] == "firing");
+    if (!fired) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(fired) << j.dump() << ReadFile(dir_ / "reqmon.err");
+  EXPECT_EQ(j["active"][0]["summary"], "1 target(s) lost every observed process");
 }
 
 }  // namespace

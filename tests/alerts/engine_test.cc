@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The state machine driven by synthetic per-second samples: the sample's second is the clock.
-#include <gtest/gtest.h>
-
 #include "reqmon/alerts/engine.h"
+
+#include <gtest/gtest.h>
 
 namespace reqmon::alerts {
 namespace {
@@ -120,8 +120,9 @@ TEST(Engine, HoveringAtTheThresholdFiresOnceNotRepeatedly) {
   ASSERT_EQ(run.events.size(), 1u);
   EXPECT_EQ(run.events[0].second.kind, AlertEvent::kFiring);
   // Without hysteresis (clear = above) the same signal never gets past pending: `for` resets.
-  AlertEngine plain(Parse("rules:\n  - name: P\n    signal: cpu_percent\n    window: 1s\n"
-                          "    above: 85\n    for: 3s\n"));
+  AlertEngine plain(
+      Parse("rules:\n  - name: P\n    signal: cpu_percent\n    window: 1s\n"
+            "    above: 85\n    for: 3s\n"));
   Events r2;
   for (int i = 0; i < 600; ++i) r2.Add(kT0 + i, plain.Step(Cpu(kT0 + i, i % 2 ? 84.0 : 86.0)));
   EXPECT_TRUE(r2.events.empty());
@@ -247,8 +248,9 @@ TEST(Engine, BurnRateNeedsBothWindowsOfAPair) {
 
 TEST(Engine, LongBurnWindowsUseTheMinuteRing) {
   // The workbook's default pairs: 1h/5m at 14.4x, 6h/30m at 6x, SLO 99.9 %.
-  AlertEngine eng(Parse("rules:\n  - name: Slow\n    signal: latency\n    slo: 99.9\n"
-                        "    latency_ms: 250\n"));
+  AlertEngine eng(
+      Parse("rules:\n  - name: Slow\n    signal: latency\n    slo: 99.9\n"
+            "    latency_ms: 250\n"));
   Events run;
   int64_t t = kT0 - kT0 % 60;
   for (int i = 0; i < 7 * 3600; ++i, ++t) run.Add(t, eng.Step(Traffic(t, 10, 0, 5)));

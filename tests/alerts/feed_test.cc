@@ -65,7 +65,8 @@ TEST(SnapshotFeed, ATargetWhoseProcessesAreAllGoneIsDown) {
   AlertEngine eng([] {
     RuleSet rs;
     std::vector<std::string> errors;
-    ParseRules("rules:\n  - name: Down\n    signal: process_down\n    above: 0\n", "t", &rs, &errors);
+    ParseRules("rules:\n  - name: Down\n    signal: process_down\n    above: 0\n", "t", &rs,
+               &errors);
     return rs;
   }());
   EXPECT_TRUE(eng.Step(a).empty());

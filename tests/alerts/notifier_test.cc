@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The notifier's pieces without a receiver: URLs, the webhook payload, and a dead receiver that
 // costs the caller nothing (bounded queue, retries, then given up).
-#include <gtest/gtest.h>
+#include "reqmon/alerts/notifier.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,7 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "reqmon/alerts/notifier.h"
 #include "reqmon/alerts/service.h"
 
 namespace reqmon::alerts {
@@ -107,14 +107,15 @@ TEST(Notifier, ADeadReceiverIsRetriedThenGivenUpAndItsQueueStaysBounded) {
   }
   EXPECT_EQ(s.sent, 0u);
   EXPECT_EQ(s.failed + s.dropped, 10u);
-  EXPECT_GE(s.dropped, 7u);               // at most 2 queued (+1 being sent) at any time
+  EXPECT_GE(s.dropped, 7u);  // at most 2 queued (+1 being sent) at any time
   EXPECT_GE(s.failed, 1u);
-  EXPECT_GE(s.retries, 2 * s.failed);     // each given-up message was tried 3 times
+  EXPECT_GE(s.retries, 2 * s.failed);  // each given-up message was tried 3 times
 }
 
 TEST(Notifier, HttpPostReportsWhyItFailed) {
   std::string err;
-  EXPECT_EQ(HttpPostJson("http://127.0.0.1:" + std::to_string(DeadPort()) + "/", "{}", 500, &err), -1);
+  EXPECT_EQ(HttpPostJson("http://127.0.0.1:" + std::to_string(DeadPort()) + "/", "{}", 500, &err),
+            -1);
   EXPECT_NE(err.find("connect"), std::string::npos) << err;
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include <gtest/gtest.h>
-
 #include "reqmon/alerts/rules.h"
+
+#include <gtest/gtest.h>
 
 namespace reqmon::alerts {
 namespace {
@@ -21,7 +21,8 @@ TEST(Rules, DurationsParseAndFormat) {
   EXPECT_EQ(s, 5400);
   EXPECT_TRUE(ParseDuration("0", &s));
   EXPECT_EQ(s, 0);
-  for (const char* bad : {"", "5", "m", "5x", "-5m", "1.5h", "5m3"}) EXPECT_FALSE(ParseDuration(bad, &s)) << bad;
+  for (const char* bad : {"", "5", "m", "5x", "-5m", "1.5h", "5m3"})
+    EXPECT_FALSE(ParseDuration(bad, &s)) << bad;
   EXPECT_EQ(FormatDuration(300), "5m");
   EXPECT_EQ(FormatDuration(3600), "1h");
   EXPECT_EQ(FormatDuration(45), "45s");
@@ -46,7 +47,9 @@ TEST(Rules, AFullRuleParses) {
     signal: latency
     slo: 99.9
     latency_ms: 500
-)", "r.yaml", &rs, &errors)) << errors[0];
+)",
+                         "r.yaml", &rs, &errors))
+      << errors[0];
   ASSERT_EQ(rs.rules.size(), 2u);
   const Rule& r = rs.rules[0];
   EXPECT_EQ(r.name, "HighErrorRate");
@@ -106,32 +109,40 @@ TEST(Rules, EachMistakeIsOneLineWithFileAndLine) {
 )");
   ASSERT_EQ(e.size(), 6u) << ::testing::PrintToString(e);
   EXPECT_EQ(e[0], "rules.yaml:4: 'above' must be a number, not 'lots'");
-  EXPECT_EQ(e[1].rfind("rules.yaml:6: unknown signal 'cpu_percnt' (known: cpu_percent", 0), 0u) << e[1];
+  EXPECT_EQ(e[1].rfind("rules.yaml:6: unknown signal 'cpu_percnt' (known: cpu_percent", 0), 0u)
+      << e[1];
   EXPECT_EQ(e[2], "rules.yaml:13: unknown key 'severty'");
   EXPECT_EQ(e[3], "rules.yaml:8: a rule named 'A' already exists");
   EXPECT_EQ(e[4].rfind("rules.yaml:10: 'window' must be a duration", 0), 0u) << e[4];
-  EXPECT_EQ(e[5], "rules.yaml:12: 'clear' must not be above 'above' (it is where a firing alert ends)");
+  EXPECT_EQ(e[5],
+            "rules.yaml:12: 'clear' must not be above 'above' (it is where a firing alert ends)");
   // and 'clear' above 'above' is reported too once the window is fixed
   auto e2 = Errors("rules:\n  - name: A\n    signal: error_ratio\n    above: 2\n    clear: 3\n");
   ASSERT_EQ(e2.size(), 1u);
-  EXPECT_EQ(e2[0], "rules.yaml:5: 'clear' must not be above 'above' (it is where a firing alert ends)");
+  EXPECT_EQ(e2[0],
+            "rules.yaml:5: 'clear' must not be above 'above' (it is where a firing alert ends)");
 }
 
 TEST(Rules, StructuralMistakes) {
-  EXPECT_EQ(Errors("rules: [\n"), std::vector<std::string>{
-      "rules.yaml:2: not valid YAML: end of sequence flow not found"});
+  EXPECT_EQ(
+      Errors("rules: [\n"),
+      std::vector<std::string>{"rules.yaml:2: not valid YAML: end of sequence flow not found"});
   EXPECT_EQ(Errors("- name: a\n"),
             std::vector<std::string>{"rules.yaml:1: expected a top-level 'rules:' list"});
-  EXPECT_EQ(Errors("rules:\n  - name: A\n    signal: cpu_percent\n"),
-            std::vector<std::string>{"rules.yaml:2: the rule needs exactly one of 'above' or 'below'"});
-  EXPECT_EQ(Errors("rules:\n  - signal: cpu_percent\n    above: 1\n    route: GET /\n"),
-            (std::vector<std::string>{
-                "rules.yaml:2: the rule has no 'name'",
-                "rules.yaml:2: signal 'cpu_percent' is host-wide: it takes no route/target/process"}));
-  EXPECT_EQ(Errors("rules:\n  - name: S\n    signal: latency\n    slo: 99\n    latency_ms: 300\n")
-                .size(), 1u);  // not a bucket bound
-  EXPECT_EQ(Errors("rules:\n  - name: S\n    signal: error_ratio\n    slo: 99.9\n    above: 1\n")
-                .size(), 1u);
+  EXPECT_EQ(
+      Errors("rules:\n  - name: A\n    signal: cpu_percent\n"),
+      std::vector<std::string>{"rules.yaml:2: the rule needs exactly one of 'above' or 'below'"});
+  EXPECT_EQ(
+      Errors("rules:\n  - signal: cpu_percent\n    above: 1\n    route: GET /\n"),
+      (std::vector<std::string>{
+          "rules.yaml:2: the rule has no 'name'",
+          "rules.yaml:2: signal 'cpu_percent' is host-wide: it takes no route/target/process"}));
+  EXPECT_EQ(
+      Errors("rules:\n  - name: S\n    signal: latency\n    slo: 99\n    latency_ms: 300\n").size(),
+      1u);  // not a bucket bound
+  EXPECT_EQ(
+      Errors("rules:\n  - name: S\n    signal: error_ratio\n    slo: 99.9\n    above: 1\n").size(),
+      1u);
   EXPECT_TRUE(Errors("rules:\n").empty());  // an empty list is fine
 }
 

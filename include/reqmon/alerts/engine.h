@@ -17,11 +17,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "reqmon/alerts/rules.h"
 
@@ -29,22 +28,22 @@ namespace reqmon::alerts {
 
 /// Request counts of one second (or a sum of seconds) for one scope.
 struct Counts {
-  static constexpr size_t kBuckets = 14;  ///< kPromBucketsSeconds + the +Inf bucket
-  uint64_t requests = 0;                  ///< complete requests
-  uint64_t errors = 0;                    ///< of which 5xx
+  static constexpr size_t kBuckets = 14;     ///< kPromBucketsSeconds + the +Inf bucket
+  uint64_t requests = 0;                     ///< complete requests
+  uint64_t errors = 0;                       ///< of which 5xx
   std::array<uint64_t, kBuckets> buckets{};  ///< non-cumulative duration buckets (may be all 0)
   void Add(const Counts& o);
 };
 
 /// What the engine is fed once a second.
 struct SecondSample {
-  int64_t sec = 0;            ///< wall-clock second (Unix time) the sample closes
-  Counts total;               ///< requests completed during the second
+  int64_t sec = 0;                       ///< wall-clock second (Unix time) the sample closes
+  Counts total;                          ///< requests completed during the second
   std::map<std::string, Counts> scoped;  ///< "route:GET /a", "target:pid 12", "process:nginx"
-  bool has_system = false;    ///< the host figures below are set
+  bool has_system = false;               ///< the host figures below are set
   double cpu_percent = 0, memory_percent = 0, disk_percent = 0;
   uint64_t disk_used_bytes = 0, disk_free_bytes = 0;
-  uint64_t lost_events = 0;   ///< lost during the second
+  uint64_t lost_events = 0;                 ///< lost during the second
   std::map<std::string, int> targets_down;  ///< target name -> 1 when its processes are all gone
 };
 
@@ -99,8 +98,8 @@ class AlertEngine {
   /// The value a rule has now (nullopt: no verdict, e.g. too few requests). For tests.
   std::optional<double> Value(const std::string& rule_name) const;
 
-  std::vector<ActiveAlert> Active() const;     ///< pending and firing, in rule order
-  std::vector<HistoryEntry> History() const;   ///< resolved alerts, newest first
+  std::vector<ActiveAlert> Active() const;    ///< pending and firing, in rule order
+  std::vector<HistoryEntry> History() const;  ///< resolved alerts, newest first
   const RuleSet& rules() const { return rules_; }
   /// GET /alerts (docs/api.md).
   nlohmann::ordered_json AlertsJson() const;

@@ -38,21 +38,21 @@ struct Rule {
   std::string name;
   Signal signal = Signal::kErrorRatio;
   int64_t window_s = 300;
-  bool above = true;        ///< true: `above` (enter when value > threshold); false: `below`
-  double threshold = 0;     ///< enter threshold
-  double clear = 0;         ///< exit threshold (hysteresis); equals threshold when not given
-  int64_t for_s = 0;        ///< the condition holds this long before firing (pending until then)
+  bool above = true;     ///< true: `above` (enter when value > threshold); false: `below`
+  double threshold = 0;  ///< enter threshold
+  double clear = 0;      ///< exit threshold (hysteresis); equals threshold when not given
+  int64_t for_s = 0;     ///< the condition holds this long before firing (pending until then)
   int64_t keep_firing_for_s = 0;  ///< stays firing this long after the condition ends
   Severity severity = Severity::kWarning;
   uint64_t min_requests = 0;  ///< fewer requests in the window: no verdict
   std::string summary;        ///< "{{value}}" is replaced by the value
   std::string scope_kind;     ///< "", "route" ("GET /users/{id}"), "target" or "process" (comm)
   std::string scope_value;
-  int64_t baseline_s = 0;     ///< > 0: the value is signal(window) / signal(baseline before it)
-  double slo = 0;             ///< > 0: a burn-rate rule with this objective (e.g. 99.9)
-  double latency_ms = 0;      ///< latency SLO: requests slower than this are "bad"
+  int64_t baseline_s = 0;        ///< > 0: the value is signal(window) / signal(baseline before it)
+  double slo = 0;                ///< > 0: a burn-rate rule with this objective (e.g. 99.9)
+  double latency_ms = 0;         ///< latency SLO: requests slower than this are "bad"
   std::vector<BurnWindow> burn;  ///< SLO pairs (default: 1h/5m x14.4, 6h/30m x6)
-  int line = 0;               ///< where the rule starts in its file (0: built in)
+  int line = 0;                  ///< where the rule starts in its file (0: built in)
 };
 
 struct RuleSet {
