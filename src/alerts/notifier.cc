@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -18,14 +20,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Waits for `events` on fd; false on timeout or error.
-bool WaitFd(int fd, short events, int timeout_ms) {
+// Waits for `events` on fd; false on timeout, error, or when *cancel becomes true (checked every
+// 100 ms, so that stopping reqmon never waits for a slow receiver's timeout).
+bool WaitFd(int fd, short events, int timeout_ms, const std::atomic<bool>* cancel) {
   pollfd p{fd, events, 0};
-  for (;;) {
-    int n = poll(&p, 1, timeout_ms);
+  for (int left = timeout_ms; left > 0;) {
+    if (cancel && cancel->load()) return false;
+    const int slice = std::min(left, 100);
+    int n = poll(&p, 1, slice);
     if (n < 0 && errno == EINTR) continue;
-    return n > 0 && (p.revents & (events | POLLHUP | POLLERR));
+    if (n < 0) return false;
+    if (n > 0) return (p.revents & (events | POLLHUP | POLLERR)) != 0;
+    left -= slice;
   }
+  return false;
 }
 
 std::string Fingerprint(const std::map<std::string, std::string>& labels) {
@@ -91,7 +99,7 @@ bool ParseHttpUrl(const std::string& url, std::string* host, uint16_t* port, std
 }
 
 int HttpPostJson(const std::string& url, const std::string& body, int timeout_ms,
-                 std::string* error) {
+                 std::string* error, const std::atomic<bool>* cancel) {
   std::string host, path;
   uint16_t port = 0;
   if (!ParseHttpUrl(url, &host, &port, &path, error)) return -1;
@@ -114,7 +122,7 @@ int HttpPostJson(const std::string& url, const std::string& body, int timeout_ms
     }
     int soerr = 0;
     socklen_t len = sizeof soerr;
-    if (!WaitFd(fd, POLLOUT, timeout_ms) ||
+    if (!WaitFd(fd, POLLOUT, timeout_ms, cancel) ||
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
       *error = std::string("connect: ") + (soerr ? std::strerror(soerr) : "timed out");
       close(fd);
@@ -130,7 +138,7 @@ int HttpPostJson(const std::string& url, const std::string& body, int timeout_ms
                     std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   size_t off = 0;
   while (off < req.size()) {
-    if (!WaitFd(fd, POLLOUT, timeout_ms)) {
+    if (!WaitFd(fd, POLLOUT, timeout_ms, cancel)) {
       *error = "send timed out";
       close(fd);
       return -1;
@@ -147,7 +155,7 @@ int HttpPostJson(const std::string& url, const std::string& body, int timeout_ms
   std::string resp;
   char buf[4096];
   while (resp.find("\r\n") == std::string::npos && resp.size() < 65536) {
-    if (!WaitFd(fd, POLLIN, timeout_ms)) {
+    if (!WaitFd(fd, POLLIN, timeout_ms, cancel)) {
       *error = "no answer in time";
       close(fd);
       return -1;
@@ -214,6 +222,7 @@ Notifier::~Notifier() {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
   }
+  cancel_ = true;
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -296,7 +305,7 @@ void Notifier::Loop() {
     const uint64_t id = next->queue.front().id;
     l.unlock();
     std::string error;
-    const int code = HttpPostJson(url, body, opts_.timeout_ms, &error);
+    const int code = HttpPostJson(url, body, opts_.timeout_ms, &error, &cancel_);
     l.lock();
     // The receiver may have dropped the message meanwhile (full queue): only pop if it is
     // still the head we sent.

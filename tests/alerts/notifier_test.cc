@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -110,6 +111,28 @@ TEST(Notifier, ADeadReceiverIsRetriedThenGivenUpAndItsQueueStaysBounded) {
   EXPECT_GE(s.dropped, 7u);  // at most 2 queued (+1 being sent) at any time
   EXPECT_GE(s.failed, 1u);
   EXPECT_GE(s.retries, 2 * s.failed);  // each given-up message was tried 3 times
+}
+
+TEST(Notifier, StoppingDoesNotWaitForAReceiverThatNeverAnswers) {
+  // A listening socket that accepts (the kernel completes the handshake) but never answers.
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(ls, 8), 0);
+  socklen_t len = sizeof a;
+  getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
+  NotifierOptions o;
+  o.webhooks = {"http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/"};
+  o.timeout_ms = 60000;  // the receiver would hold a POST for a minute
+  auto n = std::make_unique<Notifier>(o);
+  n->Notify(Event(AlertEvent::kFiring));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the POST is waiting
+  const auto t0 = std::chrono::steady_clock::now();
+  n.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  close(ls);
 }
 
 TEST(Notifier, HttpPostReportsWhyItFailed) {

@@ -10,6 +10,7 @@
 /// of a receiver's queue is retried with exponential back-off; connect, send and receive each
 /// time out. Plain HTTP/1.1 only (http:// URLs: loopback or a trusted network).
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -48,9 +49,10 @@ struct NotifierStats {
 /// "http://127.0.0.1:9093/x" -> host, port, path; false (and *error) when not a plain http URL.
 bool ParseHttpUrl(const std::string& url, std::string* host, uint16_t* port, std::string* path,
                   std::string* error);
-/// POSTs a JSON body; returns the HTTP status, or -1 with *error. Blocks up to ~3 x timeout_ms.
+/// POSTs a JSON body; returns the HTTP status, or -1 with *error. Blocks up to ~3 x timeout_ms,
+/// or until *cancel (optional) becomes true.
 int HttpPostJson(const std::string& url, const std::string& body, int timeout_ms,
-                 std::string* error);
+                 std::string* error, const std::atomic<bool>* cancel = nullptr);
 /// RFC 3339 UTC: "2024-11-22T10:00:00Z".
 std::string Rfc3339(int64_t unix_sec);
 /// The Alertmanager webhook payload (version "4") for one transition.
@@ -59,7 +61,7 @@ std::string WebhookPayload(const AlertEvent& e, const std::string& external_url)
 class Notifier {
  public:
   explicit Notifier(NotifierOptions opts);
-  ~Notifier();  ///< stops the thread (messages still queued are dropped)
+  ~Notifier();  ///< stops the thread at once (a POST in progress is abandoned, queued ones dropped)
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
 
@@ -92,6 +94,7 @@ class Notifier {
   std::condition_variable cv_;
   std::vector<Receiver> receivers_;  ///< webhooks, then the Alertmanager (last) if any
   bool stop_ = false;
+  std::atomic<bool> cancel_{false};  ///< aborts a POST in progress when stopping
   NotifierStats stats_;
   int64_t last_resend_ = 0;
   uint64_t next_id_ = 0;
