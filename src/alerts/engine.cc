@@ -134,13 +134,6 @@ struct Ring {
 void MergeCounts(Counts& a, const Counts& b) { a.Add(b); }
 void MergeGauge(Gauge& a, const Gauge& b) { a.Merge(b); }
 
-struct Verdict {
-  bool has = false;
-  double value = 0;
-  bool enter = false;
-  bool hold = false;
-};
-
 }  // namespace
 
 void Counts::Add(const Counts& o) {
@@ -207,8 +200,14 @@ std::vector<std::string> AlertEngine::ScopeKeys() const {
   return {keys.begin(), keys.end()};
 }
 
-std::optional<double> AlertEngine::EvaluateLocked(const Rule& r, int64_t now,
-                                                  bool* /*has_verdict*/) const {
+struct AlertEngine::Verdict {
+  bool has = false;  // false: no verdict (too little traffic, no data)
+  double value = 0;
+  bool enter = false;  // beyond the enter threshold (SLO: a burn pair holds)
+  bool hold = false;   // beyond the clear threshold (SLO: a burn pair holds)
+};
+
+AlertEngine::Verdict AlertEngine::EvaluateLocked(const Rule& r, int64_t now) const {
   const Store& st = *store_;
   auto counts = [&](int64_t end, int64_t len) {
     const std::string key = r.scope_kind.empty() ? "" : r.scope_kind + ":" + r.scope_value;
@@ -298,15 +297,17 @@ std::optional<double> AlertEngine::EvaluateLocked(const Rule& r, int64_t now,
       if (!best || both > *best) best = both;
       any = any || (*bl > w.factor && *bs > w.factor);
     }
-    if (!best) return std::nullopt;
-    // Encoded for Step(): the sign says whether a pair holds.
-    return any ? *best : -1.0 - *best;
+    if (!best) return {};
+    return {true, *best, any, any};
   }
   auto v = value(now, r.window_s, r.min_requests);
-  if (!v || r.baseline_s <= 0) return v;
-  auto base = value(now - r.window_s, r.baseline_s, 1);
-  if (!base || *base <= 0) return std::nullopt;
-  return *v / *base;
+  if (v && r.baseline_s > 0) {
+    auto base = value(now - r.window_s, r.baseline_s, 1);
+    v = base && *base > 0 ? std::optional<double>(*v / *base) : std::nullopt;
+  }
+  if (!v) return {};
+  return {true, *v, r.above ? *v > r.threshold : *v < r.threshold,
+          r.above ? *v > r.clear : *v < r.clear};
 }
 
 std::vector<AlertEvent> AlertEngine::Step(const SecondSample& s) {
@@ -327,18 +328,7 @@ std::vector<AlertEvent> AlertEngine::Step(const SecondSample& s) {
   for (size_t i = 0; i < rules_.rules.size(); ++i) {
     const Rule& r = rules_.rules[i];
     RuleState& rs = states_[i];
-    Verdict v;
-    if (auto val = EvaluateLocked(r, now, nullptr)) {
-      v.has = true;
-      if (r.slo > 0) {
-        v.enter = v.hold = *val >= 0;
-        v.value = *val >= 0 ? *val : -1.0 - *val;
-      } else {
-        v.value = *val;
-        v.enter = r.above ? v.value > r.threshold : v.value < r.threshold;
-        v.hold = r.above ? v.value > r.clear : v.value < r.clear;
-      }
-    }
+    const Verdict v = EvaluateLocked(r, now);
     if (v.has) {
       rs.has_value = true;
       rs.value = v.value;
@@ -410,9 +400,8 @@ std::optional<double> AlertEngine::Value(const std::string& rule_name) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const Rule& r : rules_.rules) {
     if (r.name != rule_name) continue;
-    auto v = EvaluateLocked(r, last_sec_, nullptr);
-    if (v && r.slo > 0 && *v < 0) v = -1.0 - *v;
-    return v;
+    const Verdict v = EvaluateLocked(r, last_sec_);
+    return v.has ? std::optional<double>(v.value) : std::nullopt;
   }
   return std::nullopt;
 }

@@ -111,7 +111,9 @@ class AlertEngine {
  private:
   struct Store;
   struct RuleState;
-  std::optional<double> EvaluateLocked(const Rule& r, int64_t now, bool* has_verdict) const;
+  struct Verdict;
+  /// The rule's value at `now` and whether its condition enters / holds (no value: no verdict).
+  Verdict EvaluateLocked(const Rule& r, int64_t now) const;
 
   RuleSet rules_;
   size_t history_capacity_;
