@@ -6,6 +6,8 @@
 #include <algorithm>
 
 #include "../app/app_support.h"
+#include "../tracker/event_builder.h"
+#include "reqmon/capture/capture_file.h"
 
 namespace reqmon::testing {
 namespace {
@@ -159,6 +161,78 @@ TEST_F(AlertsApp, ServesAlertsJsonAndPrometheusGaugeAfterAReplay) {
   int code = 0;
   HttpGet(base + "/alerts", &code, "-X POST");
   EXPECT_EQ(code, 405);
+}
+
+// A capture built record by record (tests/tracker/event_builder.h): 40 s of 10 requests a second
+// on one keep-alive connection, half of them answered 500 during seconds 10..19. Replayed, the
+// rule goes pending, fires after `for`, holds through its hysteresis, resolves after
+// keep_firing_for, all at exact capture seconds.
+TEST_F(AlertsApp, ReplayedFailureFiresAndResolvesAtCaptureTime) {
+  constexpr int64_t kWall = 1700000000;  // capture second 0 is this Unix second
+  const std::string cap = (dir_ / "failure.rqcap").string();
+  {
+    CaptureInfo info;
+    info.realtime_offset_ns = (kWall - 1) * 1000000000LL;  // monotonic 1 s is kWall
+    info.payload_limit = 4096;
+    std::string err;
+    auto w = CaptureWriter::Create(cap, info, &err);
+    ASSERT_TRUE(w) << err;
+    auto put = [&](const Record& r) { w->Write(r.data(), static_cast<uint32_t>(r.size())); };
+    for (int sec = 0; sec < 40; ++sec) {
+      EventBuilder b(4242, 7, static_cast<uint64_t>(1 + sec) * 1000000000ULL);
+      if (sec == 0) put(b.Open(RQ_ROLE_SERVER));
+      for (int i = 0; i < 10; ++i) {
+        const bool fail = sec >= 10 && sec < 20 && i % 2 == 0;
+        put(b.In("GET /orders/" + std::to_string(i) + " HTTP/1.1\r\nHost: shop\r\n\r\n"));
+        put(b.Out(fail ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops"
+                       : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+      }
+      if (sec == 39) put(b.Close());
+    }
+    ASSERT_TRUE(w->Flush()) << w->error();
+  }
+  const std::string rules = Write("rules.yaml", R"(rules:
+  - name: OrdersFailing
+    signal: error_ratio
+    window: 5s
+    above: 20
+    clear: 10
+    for: 2s
+    keep_firing_for: 3s
+    min_requests: 10
+    severity: critical
+    summary: "5xx share {{value}}% over {{window}}"
+)");
+  const int port = FreePort();
+  Process rq({ReqmonBinary(), "--replay", cap, "--listen", "127.0.0.1:" + std::to_string(port),
+              "--duration", "20", "--alert-rules", rules, "--log-file",
+              (dir_ / "monitor_logs.txt").string()},
+             (dir_ / "reqmon.err").string());
+  ASSERT_TRUE(WaitForApi(port)) << ReadFile(dir_ / "reqmon.err");
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  EXPECT_EQ(GetJson(base + "/stats")["total_requests"], 400);
+  nlohmann::json j = GetJson(base + "/alerts");
+  EXPECT_TRUE(j["active"].empty()) << j.dump();
+  ASSERT_EQ(j["history"].size(), 1u) << j.dump();
+  const auto& h = j["history"][0];
+  EXPECT_EQ(h["name"], "OrdersFailing");
+  // Second 12: 15 of the last 50 requests failed (30 % > 20): pending; firing 2 s later. The
+  // share falls to 10 % (not past `clear`) only at second 23 (one failing second left in the
+  // window); it last held at 22, so it resolves at 22 + 3.
+  EXPECT_EQ(h["started_unix"], kWall + 14);
+  EXPECT_EQ(h["ended_unix"], kWall + 25);
+  EXPECT_EQ(h["peak"], 50.0);
+  const std::string log = ReadFile(dir_ / "monitor_logs.txt");
+  const size_t fired =
+      log.find(" - ALERT firing: OrdersFailing (critical) 5xx share 50% over 5s\n");
+  const size_t resolved =
+      log.find(" - ALERT resolved: OrdersFailing (critical) 5xx share 0% over 5s, peak 50\n");
+  std::string alert_lines;
+  for (size_t at = log.find(" - ALERT"); at != std::string::npos; at = log.find(" - ALERT", at + 1))
+    alert_lines += log.substr(at, log.find('\n', at) - at + 1);
+  EXPECT_NE(fired, std::string::npos) << alert_lines;
+  EXPECT_NE(resolved, std::string::npos);
+  EXPECT_LT(fired, resolved);
 }
 
 }  // namespace
