@@ -417,7 +417,7 @@ rules:
     baseline: 10m
     above: 2
     clear: 1.5
-    for: 5m
+    for: 2m
     keep_firing_for: 2m
     min_requests: 600
     severity: warning
