@@ -352,3 +352,41 @@ TEST(Engine, DiskHoursToFullFromTheWindowsTrend) {
 
 }  // namespace
 }  // namespace reqmon::alerts
+
+namespace reqmon::alerts {
+namespace {
+
+// The built-in rules on a realistic day: 20 quiet minutes, 10 minutes of 10 % 5xx answered
+// slowly, then recovery. Each rule involved fires once and resolves once; the others stay quiet.
+TEST(Engine, TheBuiltInRulesOnAnIncident) {
+  AlertEngine eng(DefaultRules());
+  std::vector<std::pair<int64_t, AlertEvent>> ev;
+  int64_t t = kT0;
+  auto run = [&](int seconds, uint64_t errors, size_t bucket) {
+    for (int i = 0; i < seconds; ++i, ++t) {
+      SecondSample s = Traffic(t, 10, errors, bucket);
+      s.has_system = true;
+      s.cpu_percent = 30;
+      s.memory_percent = 40;
+      s.disk_used_bytes = 1000000000;
+      s.disk_free_bytes = 9000000000;
+      for (auto& e : eng.Step(s)) ev.emplace_back(t, std::move(e));
+    }
+  };
+  run(20 * 60, 0, 4);  // 10 req/s within 25 ms
+  EXPECT_TRUE(ev.empty());
+  run(10 * 60, 1, 7);  // 10 % 5xx, within 250 ms
+  run(30 * 60, 0, 4);
+  std::map<std::string, std::vector<AlertEvent::Kind>> by_rule;
+  for (const auto& [when, e] : ev) by_rule[e.name].push_back(e.kind);
+  const std::vector<AlertEvent::Kind> once = {AlertEvent::kFiring, AlertEvent::kResolved};
+  EXPECT_EQ(by_rule.size(), 3u);
+  EXPECT_EQ(by_rule["ErrorRateHigh"], once);
+  EXPECT_EQ(by_rule["HighErrorRate"], once);
+  EXPECT_EQ(by_rule["LatencyP99Spike"], once);
+  EXPECT_TRUE(eng.Active().empty());
+  EXPECT_EQ(eng.History().size(), 3u);
+}
+
+}  // namespace
+}  // namespace reqmon::alerts
