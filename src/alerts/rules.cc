@@ -56,7 +56,9 @@ class Parser {
 
   void Error(const YAML::Node& at, const std::string& what) { Error(at.Mark().line + 1, what); }
   void Error(int line, const std::string& what) {
-    errors_->push_back(file_ + ":" + std::to_string(line) + ": " + what);
+    std::string one = file_ + ":" + std::to_string(line) + ": ";
+    for (char c : what) one += c == '\n' ? std::string("\\n") : std::string(1, c);  // one line
+    errors_->push_back(std::move(one));
   }
 
   bool Scalar(const YAML::Node& n, const std::string& key) {
@@ -347,7 +349,14 @@ std::string FormatDuration(int64_t s) {
 bool ParseRules(const std::string& yaml_text, const std::string& file_name, RuleSet* out,
                 std::vector<std::string>* errors) {
   const size_t before = errors->size();
-  Parser(file_name, errors).ParseDocument(yaml_text, out);
+  Parser parser(file_name, errors);
+  try {
+    parser.ParseDocument(yaml_text, out);
+  } catch (const YAML::Exception& e) {  // anything yaml-cpp throws past the checks above
+    parser.Error(e.mark.line + 1, "cannot read the rules: " + e.msg);
+  } catch (const std::exception& e) {
+    parser.Error(1, std::string("cannot read the rules: ") + e.what());
+  }
   return errors->size() == before;
 }
 

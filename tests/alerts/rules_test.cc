@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <regex>
+
 namespace reqmon::alerts {
 namespace {
 
@@ -144,6 +147,49 @@ TEST(Rules, StructuralMistakes) {
       Errors("rules:\n  - name: S\n    signal: error_ratio\n    slo: 99.9\n    above: 1\n").size(),
       1u);
   EXPECT_TRUE(Errors("rules:\n").empty());  // an empty list is fine
+  EXPECT_EQ(
+      Errors("rules:\n  - name: A\n    signal: cpu_percent\n    above: |\n      1\n      2\n"),
+      std::vector<std::string>{"rules.yaml:4: 'above' must be a number, not '1\\n2\\n'"});
+}
+
+// Bad input never crashes: the built-in file with random bytes deleted, replaced or inserted
+// (seeded) is either accepted or reported as "FILE:LINE: what", one line per mistake.
+TEST(Rules, MangledFilesGiveOneLineErrorsNeverACrash) {
+  const std::string good = DefaultRulesYaml();
+  const std::string alphabet = "abz019:-_ .{}[]\"'#&*!|>\n\t%@`";
+  std::mt19937 rng(13);
+  const std::regex line(R"(^m\.yaml:[0-9]+: .+$)");
+  int rejected = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string text = good;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !text.empty(); ++e) {
+      const size_t at = rng() % text.size();
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0:
+          text.erase(at, 1 + rng() % 8);
+          break;
+        case 1:
+          text[at] = c;
+          break;
+        default:
+          text.insert(at, 1, c);
+          break;
+      }
+    }
+    RuleSet rs;
+    std::vector<std::string> errors;
+    bool ok = false;
+    ASSERT_NO_THROW(ok = ParseRules(text, "m.yaml", &rs, &errors)) << text;
+    EXPECT_EQ(ok, errors.empty());
+    if (!ok) ++rejected;
+    for (const std::string& e : errors) {
+      EXPECT_TRUE(std::regex_match(e, line)) << e;
+      EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+    }
+  }
+  EXPECT_GT(rejected, 1000);  // the mutations do break the file
 }
 
 }  // namespace
