@@ -83,6 +83,7 @@ struct Options {
   std::vector<std::string> alert_webhooks;
   std::string alertmanager;
   int alert_resend = 60;
+  bool print_alert_rules = false;
   bool alerts_on = true;
   alerts::RuleSet rules;                    // loaded and checked before anything starts
 };
@@ -432,7 +433,8 @@ int main(int argc, char** argv) {
   sudo reqmon --port 8080              observe whatever listens on TCP port 8080
   sudo reqmon --comm gunicorn --record cap.rqcap --duration 60
   reqmon --replay cap.rqcap --print-stats
-Then open http://127.0.0.1:9100/ ; JSON at /metrics, /stats, /requests; Prometheus at
+  sudo reqmon --comm nginx --alert-rules rules.yaml --alertmanager http://127.0.0.1:9093
+Then open http://127.0.0.1:9100/ ; JSON at /metrics, /stats, /requests, /alerts; Prometheus at
 /metrics/prometheus.
 
 PRIVILEGES: live capture needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE on kernels
@@ -490,6 +492,8 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
                        "seconds between re-sends of firing alerts to the Alertmanager")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  alerting->add_flag("--print-alert-rules", o.print_alert_rules,
+                     "print the built-in rules as a rules file and exit");
   app.add_flag("-v,--verbose", o.verbose, "print libbpf's messages (the verifier log on failure)");
 
   try {
@@ -508,6 +512,10 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
     return 2;
   }
 
+  if (o.print_alert_rules) {
+    std::fputs(alerts::DefaultRulesYaml(), stdout);
+    return 0;
+  }
   bool has_target = !o.pids.empty() || !o.comms.empty() || !o.ports.empty() ||
                     !o.cgroups.empty() || o.all;
   if (!o.replay.empty() && (has_target || !o.record.empty()))

@@ -67,6 +67,19 @@ TEST_F(AlertsApp, ARulesFileWithMistakesGetsOneLineEachAndExitCode2) {
   EXPECT_EQ(err, "reqmon: https://am:9093: only plain http:// URLs are supported\n");
 }
 
+TEST_F(AlertsApp, TheBuiltInRulesPrintAsAFileThatLoads) {
+  int status = -1;
+  const std::string yaml = RunReqmon("--print-alert-rules", &status);
+  ASSERT_EQ(status, 0);
+  EXPECT_NE(yaml.find("  - name: HighErrorRate\n"), std::string::npos) << yaml;
+  const std::string rules = Write("builtin.yaml", yaml);
+  std::string err;
+  RunReqmon("--replay " + TestData("nginx.rqcap") + " --print-stats --alert-rules " + rules,
+            &status, &err);
+  EXPECT_EQ(status, 0) << err;
+  EXPECT_EQ(err, "");
+}
+
 TEST_F(AlertsApp, ReplayEvaluatesRulesOverCaptureTime) {
   // The capture holds 2 answers of 500 among 31 complete requests, all within 2 s.
   const std::string rules = Write("rules.yaml", R"(rules:
