@@ -9,9 +9,10 @@
 // Checks: the tiles show the same total as /stats; the charts have drawn data points; the
 // recent-requests table lists the driven paths; screenshots (1280 px and 400 px wide) are saved;
 // stopping reqmon shows the "reconnecting" state and starting it again recovers without reload.
-// Alerts: a rules file whose error-share rule fires on the load phase's 500s; the banner shows
-// the firing alert (name, severity, summary) as /alerts lists it, and the alert's start is marked
-// on the charts; the restarted reqmon (no errors since) shows no banner.
+// Alerts: a rules file whose error-share rules fire on the load phase's 500s; the banner shows
+// the firing alert (name, severity, summary) as /alerts lists it; a short-window rule resolves
+// once traffic stops and is a row of the history table; alert starts and ends fall on the
+// charts' time range (where they are marked); the restarted reqmon (no errors) shows no banner.
 // Exit codes: 0 pass, 1 fail, 77 skipped (not root: BPF needs it). Only 127.0.0.1 is used;
 // every loop is bounded; nginx, reqmon and Chromium are killed on exit, also on failure.
 
@@ -316,6 +317,14 @@ async function main() {
     '    min_requests: 20',
     '    severity: critical',
     '    summary: "5xx share {{value}}% over 5m"',
+    // and one with a short window that fires on the load's 500s and resolves once traffic stops
+    '  - name: BurstOf500s',
+    '    signal: error_ratio',
+    '    window: 3s',
+    '    above: 1',
+    '    min_requests: 5',
+    '    severity: warning',
+    '    summary: "5xx share {{value}}% over 3s"',
     '',
   ].join('\n'));
   let reqmon = await startReqmon(nginx.proc.pid, apiPort, 'reqmon');
@@ -447,13 +456,21 @@ async function main() {
   const item = banner.items.find((i) => i.name === 'BrowserErrors');
   check(/critical/i.test(item.text) && item.text.includes('firing since'), `banner item: ${item.text}`);
   check(/5xx share [0-9.]+% over 5m/.test(item.text), `banner lacks the summary ("${firing.summary}"): ${item.text}`);
-  check(/1 alert firing/.test(banner.title) && /is-critical/.test(banner.cls), `banner title/class: ${banner.title} / ${banner.cls}`);
+  check(/^\d+ alerts? firing/.test(banner.title) && /is-critical/.test(banner.cls), `banner title/class: ${banner.title} / ${banner.cls}`);
+  // The short-window alert resolved when traffic stopped: a row of the history table.
+  const hist = await waitFor('the alert history table to list BurstOf500s', async () => {
+    const rows = await page.$$eval('#alerts-history tbody tr', (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+    return rows.find((r) => r[0] === 'BurstOf500s') || false;
+  }, { timeout: 20000, interval: 250 });
+  check(hist[1] === 'warning' && /^\d\d:\d\d:\d\d/.test(hist[2]) && /^\d\d:\d\d:\d\d/.test(hist[3]), `history row: ${hist.join(' | ')}`);
   const marks = await page.evaluate(() => {
     const u = window.reqmon.charts.rps;
     const a = window.reqmon.state.alerts.active.find((x) => x.name === 'BrowserErrors');
     return { since: a.since_unix, min: u.scales.x.min, max: u.scales.x.max };
   });
   check(marks.since >= marks.min && marks.since <= marks.max, `alert start ${marks.since} outside the chart's x range ${marks.min}..${marks.max}`);
+  const ended = await page.evaluate(() => window.reqmon.state.alerts.history.find((h) => h.name === 'BurstOf500s'));
+  check(ended && ended.ended_unix >= marks.min && ended.ended_unix <= marks.max, `alert end outside the chart: ${JSON.stringify(ended)}`);
   log(`alerts banner: "${banner.title}": ${item.text}`);
 
   await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
