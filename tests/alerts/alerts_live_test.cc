@@ -3,8 +3,8 @@
 // the real reqmon with a rules file of short windows; a webhook receiver on loopback that answers
 // 500 to its first POST and 200 afterwards (so the firing notification is retried); and a real
 // Alertmanager (Debian's prometheus-alertmanager) started on a free loopback port. After the
-// failure the alert fires everywhere; after recovery it resolves everywhere and sits in the
-// history.
+// failure the alert fires everywhere (and is re-sent to Alertmanager while it fires); after
+// recovery it resolves everywhere and sits in the history.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -155,6 +155,20 @@ TEST_F(AlertsLive, FailingServerFiresWebhookAndAlertmanagerThenResolvesIntoHisto
     if (!listed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(listed) << AmAlerts(am_port).dump() << ReadFile(dir_ / "am.log");
+  // While it fires, reqmon re-sends it (--alert-resend 2): Alertmanager's endsAt moves ahead.
+  auto am_ends = [&]() -> std::string {
+    for (const auto& x : AmAlerts(am_port))
+      if (x["labels"]["alertname"] == "HighErrorRate") return x["endsAt"];
+    return "";
+  };
+  const std::string ends0 = am_ends();
+  bool resent = false;
+  for (int round = 0; round < 30 && !resent; ++round) {
+    Curl(failing, true);                           // keep it failing meanwhile
+    resent = !ends0.empty() && am_ends() > ends0;  // RFC 3339 UTC strings sort by time
+    if (!resent) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  EXPECT_TRUE(resent) << ends0 << " -> " << am_ends();
 
   // Recovery: only 200s, until reqmon resolves it (at most 40 s).
   std::vector<std::string> healthy(10, nginx.url("/"));
