@@ -18,7 +18,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
-      libpistache-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libnghttp2-dev \
+      libpistache-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libnghttp2-dev libyaml-cpp-dev \
       node-llhttp nodejs npm ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # Nothing is built as root.
@@ -39,7 +39,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DREQMON_BUILD_TESTS=OFF \
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libbpf1 libelf1 zlib1g libpistache0 libspdlog1.10 libfmt9 libnghttp2-14 \
+      libbpf1 libelf1 zlib1g libpistache0 libspdlog1.10 libfmt9 libnghttp2-14 libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /home/builder/reqmon/build/reqmon /usr/local/bin/reqmon
 # The dashboard (web/ files and uPlot, as laid out by the build): found beside the binary's

@@ -17,6 +17,8 @@ pkgs=(
   libpistache-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libnghttp2-dev   # HTTP/2: nghttp2's HPACK decoder
   libgtest-dev libgmock-dev
+  # alerting: the rules file
+  libyaml-cpp-dev
   # real peers for tests and benchmarks
   nginx-light python3 curl wrk apache2-utils prometheus iproute2 util-linux procps
   # HTTPS tests: certificates, and a TLS server whose library reqmon does not hook (GnuTLS)
@@ -24,6 +26,8 @@ pkgs=(
   # HTTP/2 and gRPC peers: h2load and nghttp, the Python gRPC runtime, Python h2 (an h2c
   # Upgrade server)
   nghttp2-client python3-grpcio python3-h2
+  # alerting tests: a real Alertmanager (and amtool)
+  prometheus-alertmanager
   # deployment tests: YAML manifests to JSON
   yq
   # browser tests
@@ -43,7 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian's nginx and prometheus packages start system services; reqmon's tests run their own.
-  systemctl disable --now nginx prometheus >/dev/null 2>&1 || true
+  systemctl disable --now nginx prometheus prometheus-alertmanager >/dev/null 2>&1 || true
   pkill -x nginx >/dev/null 2>&1 || true
 else
   echo "setup.sh: Debian packages already installed"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // reqmon dashboard: polls the JSON API once a second and updates tiles, uPlot charts and tables
-// in place. Fields follow docs/api.md (GET /stats, /metrics, /series, /requests?limit=N).
+// in place. Fields follow docs/api.md (GET /stats, /metrics, /series, /requests?limit=N, /alerts).
 //
 // Bounded by design, whatever the request rate: every table has a fixed maximum row count and
 // rows are reused (cells rewritten) rather than appended; charts hold at most the 900 points of
@@ -18,6 +18,7 @@
   const ROUTE_ROWS = 10;
   const CODE_ROWS = 12;
   const PROC_ROWS = 10;
+  const ALERT_ROWS = 10;
 
   const css = getComputedStyle(document.documentElement);
   const cssVar = (name, fallback) => (css.getPropertyValue(name).trim() || fallback);
@@ -34,7 +35,7 @@
   // State, exposed for debugging and for the browser test (tests/browser/).
   const state = {
     online: null, failures: 0, polls: 0, okPolls: 0, lastOkAt: 0, lastError: '',
-    stats: null, metrics: null, series: null, requests: null,
+    stats: null, metrics: null, series: null, requests: null, alerts: null,
   };
   const charts = {};
   window.reqmon = { state, charts };
@@ -273,12 +274,49 @@
         { ...axisBase, label: yLabel, labelSize: 18, labelGap: 2, size: 58, values: (u, t) => t.map(yFmt) },
       ],
       series: [{ label: 'Time', value: (u, v) => (v == null ? '' : hms(new Date(v * 1000))) }, ...series],
+      hooks: { draw: [drawAlertMarks] },
     };
     const empty = [[], ...series.map(() => [])];
     const u = new uPlot(opts, empty, host);
     charts[key] = u;
     return u;
   }
+  // Alert marks on every chart: a dashed line where an alert started (its severity's colour) and a
+  // green one where it ended; from /alerts (active: since, history: started/ended).
+  const SEV_COLORS = { critical: COLORS.c5, warning: COLORS.c4, notice: COLORS.c3 };
+  function alertMarks() {
+    const a = state.alerts;
+    if (!a) return [];
+    const marks = [];
+    for (const x of a.active || []) {
+      if (x.state === 'firing') marks.push({ t: x.since_unix, color: SEV_COLORS[x.severity] || COLORS.c5 });
+    }
+    for (const h of (a.history || []).slice(0, 50)) {
+      marks.push({ t: h.started_unix, color: SEV_COLORS[h.severity] || COLORS.c5 });
+      marks.push({ t: h.ended_unix, color: COLORS.c2 });
+    }
+    return marks;
+  }
+  function drawAlertMarks(u) {
+    const marks = alertMarks();
+    if (!marks.length) return;
+    const { ctx, bbox } = u;
+    const [lo, hi] = [u.scales.x.min, u.scales.x.max];
+    ctx.save();
+    ctx.lineWidth = Math.max(1, devicePixelRatio);
+    ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+    for (const m of marks) {
+      if (!isNum(m.t) || m.t < lo || m.t > hi) continue;
+      const x = Math.round(u.valToPos(m.t, 'x', true));
+      ctx.strokeStyle = m.color;
+      ctx.beginPath();
+      ctx.moveTo(x, bbox.top);
+      ctx.lineTo(x, bbox.top + bbox.height);
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
   // Axis tick labels: short, no trailing zeros ("0", "2.5", "1.2k").
   function axisNum(v) {
     if (!isNum(v)) return '';
@@ -658,6 +696,38 @@
   // ---- the poll loop (never overlapping) --------------------------------------------------
   let timer = 0;
   let inFlight = false;
+  // ---- alerts ------------------------------------------------------------------------------
+  function sevPill(sev) {
+    return { text: sev, key: sev, node: () => el('span', `sev sev-${sev}`, sev) };
+  }
+  function updateAlerts(a) {
+    const active = (a && a.active) || [];
+    const banner = $('#alerts-banner');
+    banner.hidden = active.length === 0;
+    const firing = active.filter((x) => x.state === 'firing');
+    setClass(banner, `alerts-banner${firing.some((x) => x.severity === 'critical') ? ' is-critical' : ''}`);
+    banner.hidden = active.length === 0;
+    setText($('#alerts-banner-title'), firing.length
+      ? `${firing.length} alert${firing.length > 1 ? 's' : ''} firing${active.length > firing.length ? `, ${active.length - firing.length} pending` : ''}`
+      : `${active.length} alert${active.length > 1 ? 's' : ''} pending`);
+    const list = $('#alerts-list');
+    list.replaceChildren(...active.slice(0, ALERT_ROWS).map((x) => {
+      const li = el('li', `alert-item state-${x.state}`);
+      li.dataset.name = x.name;
+      li.append(el('span', `sev sev-${x.severity}`, x.severity), ' ',
+        el('strong', 'alert-name', x.name), ' ',
+        el('span', 'alert-state', `${x.state} since ${timeOfDay(x.since)}`), ' — ',
+        el('span', 'alert-summary', x.summary));
+      return li;
+    }));
+    const hist = (a && a.history) || [];
+    setText($('#alerts-note'), a ? `${a.rules} rule${a.rules === 1 ? '' : 's'}${a.rules === 0 ? ' (alerting off)' : ''}` : '');
+    renderTable($('#alerts-history'), hist, ALERT_ROWS, 6, 'No alert has fired and resolved yet', (h) => [
+      { text: h.name, cls: 'mono' }, sevPill(h.severity), timeOfDay(h.started), timeOfDay(h.ended),
+      { text: fmtRate(h.peak), cls: 'num' }, { text: h.summary, cls: 'hide-narrow' },
+    ]);
+  }
+
   function schedule(ms) {
     clearTimeout(timer);
     timer = setTimeout(poll, ms);
@@ -672,6 +742,7 @@
     try {
       data = await Promise.all([
         getJson('stats'), getJson('metrics'), getJson('series'), getJson(`requests?limit=${RECENT_ROWS}`),
+        getJson('alerts'),
       ]);
     } catch (e) {
       state.failures++;
@@ -682,11 +753,12 @@
       schedule(delay);
       return;
     }
-    const [stats, metrics, series, requests] = data;
-    Object.assign(state, { stats, metrics, series, requests, failures: 0, lastOkAt: Date.now() });
+    const [stats, metrics, series, requests, alerts] = data;
+    Object.assign(state, { stats, metrics, series, requests, alerts, failures: 0, lastOkAt: Date.now() });
     state.okPolls++;
     try {
       updateTiles(stats, metrics);
+      updateAlerts(alerts);
       updateCharts(series);
       updateTables(stats, metrics, requests);
     } catch (e) {

@@ -241,4 +241,14 @@ void RequestLog::OnSystemSample(const SystemSample& s) {
   logger_->log(spdlog::level::info, line);
 }
 
+void RequestLog::LogLine(int64_t wall_ns, const std::string& text) {
+  if (!logger_) return;
+  std::lock_guard<std::mutex> l(batch_mu_);
+  SubmitBatchLocked();
+  std::string line;
+  AppendTime(wall_ns, &line);
+  line += text;
+  logger_->log(spdlog::level::info, line);
+}
+
 }  // namespace reqmon

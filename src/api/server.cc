@@ -128,9 +128,29 @@ class ApiServer::Impl {
  public:
   std::atomic<bool> ready{true};  ///< /healthz: ok, or 503 "starting"
 
-  Impl(const Aggregator& agg, std::string web_dir, std::string token)
-      : agg_(agg), web_dir_(std::move(web_dir)), token_(std::move(token)) {
+  using Extra = std::vector<std::pair<std::string, std::function<std::string()>>>;
+  Impl(const Aggregator& agg, std::string web_dir, std::string token, Extra extra_json,
+       std::vector<std::function<std::string()>> extra_prom)
+      : agg_(agg), web_dir_(std::move(web_dir)), token_(std::move(token)),
+        extra_json_(std::move(extra_json)), extra_prom_(std::move(extra_prom)) {
     using namespace Rest;
+    for (size_t i = 0; i < extra_json_.size(); ++i) {
+      Routes::Get(router_, extra_json_[i].first,
+                  [this, i](const Rest::Request& req, Http::ResponseWriter w) {
+                    if (!Authorized(req, w)) return Rest::Route::Result::Ok;
+                    SecurityHeaders(w);
+                    w.headers().add<Http::Header::CacheControl>(Http::CacheDirective::NoStore);
+                    w.send(Http::Code::Ok, extra_json_[i].second() + "\n", MIME(Application, Json));
+                    return Rest::Route::Result::Ok;
+                  });
+      const std::string& p = extra_json_[i].first;
+      Routes::Post(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Put(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Patch(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Delete(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Options(router_, p, Routes::bind(&Impl::NotAllowed, this));
+      Routes::Head(router_, p, Routes::bind(&Impl::NotAllowed, this));
+    }
     Routes::Get(router_, "/metrics", Guarded<&Impl::Metrics>());
     Routes::Get(router_, "/stats", Guarded<&Impl::Stats>());
     Routes::Get(router_, "/requests", Guarded<&Impl::Requests>());
@@ -257,7 +277,9 @@ class ApiServer::Impl {
   }
   void Prometheus(const Rest::Request&, Http::ResponseWriter w) {
     SecurityHeaders(w);
-    w.send(Http::Code::Ok, agg_.PrometheusText(),
+    std::string text = agg_.PrometheusText();
+    for (const auto& f : extra_prom_) text += f();
+    w.send(Http::Code::Ok, text,
            Http::Mime::MediaType::fromString("text/plain; version=0.0.4; charset=utf-8"));
   }
   void NotAllowed(const Rest::Request& req, Http::ResponseWriter w) {
@@ -315,6 +337,8 @@ class ApiServer::Impl {
   const Aggregator& agg_;
   std::string web_dir_;
   std::string token_;
+  Extra extra_json_;
+  std::vector<std::function<std::string()>> extra_prom_;
   Rest::Router router_;
   std::unique_ptr<Http::Endpoint> endpoint_;
 };
@@ -329,7 +353,7 @@ std::string ApiServer::address() const { return HostPort(opts_.host, port_ ? por
 void ApiServer::Start() {
   if (impl_) throw std::runtime_error("API server already started on " + address());
   const uint16_t port = ProbeBind(opts_.host, opts_.port);
-  auto impl = std::make_unique<Impl>(agg_, opts_.web_dir, opts_.token);
+  auto impl = std::make_unique<Impl>(agg_, opts_.web_dir, opts_.token, extra_json_, extra_prom_);
   impl->ready = ready_;
   try {
     impl->Start(opts_.host, port, opts_.threads);
@@ -341,6 +365,14 @@ void ApiServer::Start() {
   }
   port_ = port;
   impl_ = std::move(impl);
+}
+
+void ApiServer::AddJsonEndpoint(const std::string& path, std::function<std::string()> body) {
+  extra_json_.emplace_back(path, std::move(body));
+}
+
+void ApiServer::AddPrometheusText(std::function<std::string()> text) {
+  extra_prom_.push_back(std::move(text));
 }
 
 void ApiServer::SetReady(bool ready) {

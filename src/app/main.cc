@@ -23,6 +23,9 @@
 #include "reqmon/aggregator/aggregator.h"
 #include "reqmon/aggregator/request_log.h"
 #include "reqmon/aggregator/system_sampler.h"
+#include "reqmon/alerts/notifier.h"
+#include "reqmon/alerts/rules.h"
+#include "reqmon/alerts/service.h"
 #include "reqmon/api/server.h"
 #include "reqmon/capture/bpf_capture.h"
 #include "reqmon/capture/capture_file.h"
@@ -88,6 +91,13 @@ struct Options {
     return show_query ? QueryMode::kShow : redact_query ? QueryMode::kDropValues
                                                         : QueryMode::kRedactSecrets;
   }
+  std::string alert_rules;                  // "" built-in rules, "none" off, else a file
+  std::vector<std::string> alert_webhooks;
+  std::string alertmanager;
+  int alert_resend = 60;
+  bool print_alert_rules = false;
+  bool alerts_on = true;
+  alerts::RuleSet rules;                    // loaded and checked before anything starts
 };
 
 // Whether an address (as given to --listen) only reaches this host.
@@ -163,7 +173,8 @@ std::string DefaultWebDir(const char* argv0) {
 }
 
 // Starts the API server, or returns nullptr with *error.
-std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg, std::string* error) {
+std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg,
+                                    const alerts::AlertService* alerting, std::string* error) {
   if (o.no_api) return nullptr;
   ApiServerOptions ao;
   if (!ParseListen(o.listen, &ao.host, &ao.port, error)) return nullptr;
@@ -171,6 +182,11 @@ std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg, std::stri
   ao.token = o.token;
   ao.start_ready = !o.replay.empty();  // live: ready once the capture is attached
   auto api = std::make_unique<ApiServer>(agg, ao);
+  api->AddJsonEndpoint("/alerts", [alerting] {
+    return alerting ? alerting->engine().AlertsJson().dump()
+                    : std::string(R"({"rules":0,"active":[],"history":[]})");
+  });
+  if (alerting) api->AddPrometheusText([alerting] { return alerting->engine().PrometheusText(); });
   try {
     api->Start();
   } catch (const std::exception& e) {
@@ -211,11 +227,17 @@ int RunReplay(const Options& o) {
     if (!log) return Fail(err);
     out.Add(log.get());
   }
-  QueryRedactor redactor(out, o.query_mode());
+  // Rules are evaluated over the capture's own time (no notifications are sent for the past).
+  std::unique_ptr<alerts::AlertService> alerting;
+  if (o.alerts_on) alerting = std::make_unique<alerts::AlertService>(o.rules, agg, log.get(), nullptr);
+  std::unique_ptr<alerts::ReplayClock> clock;
+  if (alerting) clock = std::make_unique<alerts::ReplayClock>(out, *alerting, aopts.wall_offset_ns);
+  QueryRedactor redactor(clock ? static_cast<TransactionSink&>(*clock) : out, o.query_mode());
   Pipeline pipe(redactor, nullptr);
   std::string_view rec;
   while (reader->Next(&rec)) pipe.OnRecord(rec.data(), rec.size());
   pipe.tracker().FinishAll();
+  if (clock) clock->Finish();
   agg.SetLostEvents(pipe.recorded_lost());
   agg.SetCounters("capture", pipe.Counters());
   agg.SetCounters("http2", pipe.Http2Counters());
@@ -234,7 +256,7 @@ int RunReplay(const Options& o) {
     return code;
   }
   // Serve the replayed figures until interrupted.
-  auto api = StartApi(o, agg, &err);
+  auto api = StartApi(o, agg, alerting.get(), &err);
   if (!api && !o.no_api) return Fail(err);
   if (api)
     std::fprintf(stderr, "reqmon: replayed %s (%llu records); serving on http://%s/ (Ctrl-C to "
@@ -300,8 +322,21 @@ int RunLive(Options o) {
   QueryRedactor redactor(out, o.query_mode());
   Pipeline pipe(redactor, recorder.get());
 
+  // Alerts: evaluated once a second on the sampler thread; notifications from their own thread.
+  std::unique_ptr<alerts::Notifier> notifier;
+  std::unique_ptr<alerts::AlertService> alerting;
+  if (o.alerts_on) {
+    alerts::NotifierOptions no;
+    no.webhooks = o.alert_webhooks;
+    no.alertmanager = o.alertmanager;
+    no.resend_s = o.alert_resend;
+    no.external_url = "http://" + o.listen + "/";
+    notifier = std::make_unique<alerts::Notifier>(no);
+    alerting = std::make_unique<alerts::AlertService>(o.rules, agg, nullptr, notifier.get());
+  }
+
   // The API first: a busy port is reported before anything is attached.
-  auto api = StartApi(o, agg, &err);
+  auto api = StartApi(o, agg, alerting.get(), &err);
   if (!api && !o.no_api) return Fail(err);
 
   CaptureConfig cc;
@@ -331,6 +366,7 @@ int RunLive(Options o) {
       return Fail(err);
     }
     out.Add(log.get());
+    if (alerting) alerting->SetLog(log.get());  // before the sampler thread starts
   }
   for (pid_t p : cap->TargetPids()) agg.SetProcessName(p, ProcessComm(o.proc_root, p));
   agg.SetTlsProcesses(TlsInfo(*cap));
@@ -363,6 +399,7 @@ int RunLive(Options o) {
       agg.SetLostEvents(kc.lost);
       agg.SetTlsProcesses(TlsInfo(*cap));
       if (log) log->OnSystemSample(s);
+      if (alerting) alerting->Tick((static_cast<int64_t>(MonoNow()) + aopts.wall_offset_ns) / 1000000000);
       if (!cc.comms.empty() || !cc.ports.empty() || !cc.cgroups.empty()) cap->RefreshTargets();
       for (int i = 0; i < 10 && !sampler_stop; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -457,7 +494,8 @@ int main(int argc, char** argv) {
   sudo reqmon --port 8080              observe whatever listens on TCP port 8080
   sudo reqmon --comm gunicorn --record cap.rqcap --duration 60
   reqmon --replay cap.rqcap --print-stats
-Then open http://127.0.0.1:9100/ ; JSON at /metrics, /stats, /requests; Prometheus at
+  sudo reqmon --comm nginx --alert-rules rules.yaml --alertmanager http://127.0.0.1:9093
+Then open http://127.0.0.1:9100/ ; JSON at /metrics, /stats, /requests, /alerts; Prometheus at
 /metrics/prometheus.
 
 PRIVILEGES: live capture needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_RESOURCE on kernels
@@ -514,6 +552,19 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-tls", o.no_tls,
                "attach no uprobes to TLS libraries (HTTPS requests are then not seen)");
+  auto* alerting = app.add_option_group("Alerts", "rules, and where alerts go (README: Alerts)");
+  alerting->add_option("--alert-rules", o.alert_rules,
+                       "YAML rules file (default: the built-in rules; 'none': no alerting)");
+  alerting->add_option("--alert-webhook", o.alert_webhooks,
+                       "POST Alertmanager-style webhooks here on firing and resolution (repeatable)");
+  alerting->add_option("--alertmanager", o.alertmanager,
+                       "push alerts to this Alertmanager (http://host:9093)");
+  alerting->add_option("--alert-resend", o.alert_resend,
+                       "seconds between re-sends of firing alerts to the Alertmanager")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  alerting->add_flag("--print-alert-rules", o.print_alert_rules,
+                     "print the built-in rules as a rules file and exit");
   app.add_flag("-v,--verbose", o.verbose, "print libbpf's messages (the verifier log on failure)");
 
   try {
@@ -532,6 +583,10 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
     return 2;
   }
 
+  if (o.print_alert_rules) {
+    std::fputs(alerts::DefaultRulesYaml(), stdout);
+    return 0;
+  }
   bool has_target = !o.pids.empty() || !o.comms.empty() || !o.ports.empty() ||
                     !o.cgroups.empty() || o.all;
   if (!o.replay.empty() && (has_target || !o.record.empty()))
@@ -552,6 +607,28 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
       return Fail("--listen " + o.listen + " serves the API beyond this host: give --token-file "
                   "FILE (a bearer token the API then requires) or, on a trusted network, "
                   "--no-auth", 2);
+  }
+  // The rules and receivers are checked before anything starts: one line per mistake, exit 2.
+  {
+    std::vector<std::string> errors;
+    o.alerts_on = o.alert_rules != "none";
+    if (!o.alerts_on) {
+      if (!o.alert_webhooks.empty() || !o.alertmanager.empty())
+        errors.push_back("--alert-rules none turns alerting off: drop --alert-webhook/--alertmanager");
+    } else if (o.alert_rules.empty()) {
+      o.rules = alerts::DefaultRules();
+    } else {
+      alerts::LoadRules(o.alert_rules, &o.rules, &errors);
+    }
+    std::vector<std::string> urls = o.alert_webhooks;
+    if (!o.alertmanager.empty()) urls.push_back(o.alertmanager);
+    for (const std::string& u : urls) {
+      std::string host, path, why;
+      uint16_t port = 0;
+      if (!alerts::ParseHttpUrl(u, &host, &port, &path, &why)) errors.push_back(why);
+    }
+    for (const std::string& e : errors) std::fprintf(stderr, "reqmon: %s\n", e.c_str());
+    if (!errors.empty()) return 2;
   }
   o.demo = o.replay.empty() && !has_target;
 

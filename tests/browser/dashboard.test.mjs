@@ -9,6 +9,10 @@
 // Checks: the tiles show the same total as /stats; the charts have drawn data points; the
 // recent-requests table lists the driven paths; screenshots (1280 px and 400 px wide) are saved;
 // stopping reqmon shows the "reconnecting" state and starting it again recovers without reload.
+// Alerts: a rules file whose error-share rules fire on the load phase's 500s; the banner shows
+// the firing alert (name, severity, summary) as /alerts lists it; a short-window rule resolves
+// once traffic stops and is a row of the history table; alert starts and ends fall on the
+// charts' time range (where they are marked); the restarted reqmon (no errors) shows no banner.
 // Exit codes: 0 pass, 1 fail, 77 skipped (not root: BPF needs it). Only 127.0.0.1 is used;
 // every loop is bounded; nginx, reqmon and Chromium are killed on exit, also on failure.
 
@@ -201,6 +205,7 @@ async function startReqmon(nginxPid, apiPort, label) {
   const r = start(label, reqmonBin, [
     '--pid', String(nginxPid), '--listen', `${HOST}:${apiPort}`,
     '--log-file', path.join(tmp, 'monitor_logs.txt'),
+    '--alert-rules', path.join(tmp, 'rules.yaml'),
   ]);
   await waitFor(`${label} /healthz on ${HOST}:${apiPort}`, async () => {
     checkAlive(r);
@@ -302,6 +307,26 @@ async function main() {
   log(`nginx master pid ${nginx.proc.pid} on ${HOST}:${webPort}`);
 
   const apiPort = await freePort();
+  // One rule that the load phase's 500s (1 in 23, plus 2 of the 12 distinct paths) set off.
+  fs.writeFileSync(path.join(tmp, 'rules.yaml'), [
+    'rules:',
+    '  - name: BrowserErrors',
+    '    signal: error_ratio',
+    '    window: 5m',
+    '    above: 1',
+    '    min_requests: 20',
+    '    severity: critical',
+    '    summary: "5xx share {{value}}% over 5m"',
+    // and one with a short window that fires on the load's 500s and resolves once traffic stops
+    '  - name: BurstOf500s',
+    '    signal: error_ratio',
+    '    window: 3s',
+    '    above: 1',
+    '    min_requests: 5',
+    '    severity: warning',
+    '    summary: "5xx share {{value}}% over 3s"',
+    '',
+  ].join('\n'));
   let reqmon = await startReqmon(nginx.proc.pid, apiPort, 'reqmon');
   log(`reqmon up on ${HOST}:${apiPort}`);
   const api = (p) => getJson(apiPort, p);
@@ -409,10 +434,44 @@ async function main() {
   const routeText = await page.$eval('#routes tbody', (e) => e.textContent);
   check(routeText.includes('/api/load'), 'routes table lacks /api/load');
   const links = await page.$$eval('a', (as) => as.map((a) => a.getAttribute('href')));
-  for (const l of ['stats', 'metrics', 'series', 'metrics/prometheus', 'healthz']) {
+  for (const l of ['stats', 'metrics', 'series', 'metrics/prometheus', 'healthz', 'alerts']) {
     check(links.includes(l), `no link to /${l}`);
   }
   check(links.some((l) => l && l.startsWith('requests')), 'no link to /requests');
+
+  // The alerts banner: the firing alert, as /alerts has it; its start is marked on the charts.
+  const firing = await waitFor('/alerts to list BrowserErrors firing', async () => {
+    const a = await api('/alerts');
+    return a.active.find((x) => x.name === 'BrowserErrors' && x.state === 'firing') || false;
+  }, { timeout: 20000, interval: 300 });
+  const banner = await waitFor('the alerts banner to show BrowserErrors', async () => {
+    const b = await page.evaluate(() => {
+      const e = document.getElementById('alerts-banner');
+      const r = e.getBoundingClientRect();
+      return { hidden: e.hidden, h: r.height, cls: e.className, title: document.getElementById('alerts-banner-title').textContent,
+        items: [...e.querySelectorAll('li')].map((li) => ({ name: li.dataset.name, text: li.textContent })) };
+    });
+    return !b.hidden && b.h > 0 && b.items.some((i) => i.name === 'BrowserErrors') ? b : false;
+  }, { timeout: 15000, interval: 250 });
+  const item = banner.items.find((i) => i.name === 'BrowserErrors');
+  check(/critical/i.test(item.text) && item.text.includes('firing since'), `banner item: ${item.text}`);
+  check(/5xx share [0-9.]+% over 5m/.test(item.text), `banner lacks the summary ("${firing.summary}"): ${item.text}`);
+  check(/^\d+ alerts? firing/.test(banner.title) && /is-critical/.test(banner.cls), `banner title/class: ${banner.title} / ${banner.cls}`);
+  // The short-window alert resolved when traffic stopped: a row of the history table.
+  const hist = await waitFor('the alert history table to list BurstOf500s', async () => {
+    const rows = await page.$$eval('#alerts-history tbody tr', (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+    return rows.find((r) => r[0] === 'BurstOf500s') || false;
+  }, { timeout: 20000, interval: 250 });
+  check(hist[1] === 'warning' && /^\d\d:\d\d:\d\d/.test(hist[2]) && /^\d\d:\d\d:\d\d/.test(hist[3]), `history row: ${hist.join(' | ')}`);
+  const marks = await page.evaluate(() => {
+    const u = window.reqmon.charts.rps;
+    const a = window.reqmon.state.alerts.active.find((x) => x.name === 'BrowserErrors');
+    return { since: a.since_unix, min: u.scales.x.min, max: u.scales.x.max };
+  });
+  check(marks.since >= marks.min && marks.since <= marks.max, `alert start ${marks.since} outside the chart's x range ${marks.min}..${marks.max}`);
+  const ended = await page.evaluate(() => window.reqmon.state.alerts.history.find((h) => h.name === 'BurstOf500s'));
+  check(ended && ended.ended_unix >= marks.min && ended.ended_unix <= marks.max, `alert end outside the chart: ${JSON.stringify(ended)}`);
+  log(`alerts banner: "${banner.title}": ${item.text}`);
 
   await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
   log(`screenshot ${path.join(artifacts, 'dashboard.png')}`);
@@ -466,6 +525,10 @@ async function main() {
     return after.every((p) => rs.some((r) => r.path === p));
   }, { timeout: 15000, interval: 500 });
   log(`tiles updating after restart: total ${total2}`);
+  // The restarted reqmon has seen no 5xx: no alert, no banner.
+  await waitFor('the alerts banner to be hidden after the restart', async () =>
+    page.evaluate(() => document.getElementById('alerts-banner').hidden && window.reqmon.state.alerts.active.length === 0),
+  { timeout: 15000, interval: 250 });
   await page.screenshot({ path: path.join(artifacts, 'dashboard-recovered.png'), fullPage: true });
 
   check(foreign.length === 0, `the page tried to reach other origins: ${foreign.slice(0, 5).join(', ')}`);

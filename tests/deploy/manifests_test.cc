@@ -200,7 +200,8 @@ TEST(Dockerfile, MultiStageNonRootBuildSmallRuntime) {
 
   // Runtime stage: only the runtime libraries, the binary and the dashboard's files.
   const std::string& rt = stages[1];
-  for (const char* lib : {"libbpf1", "libelf1", "zlib1g", "libpistache0", "libspdlog", "libfmt"})
+  for (const char* lib : {"libbpf1", "libelf1", "zlib1g", "libpistache0", "libspdlog", "libfmt",
+                          "libyaml-cpp"})
     EXPECT_NE(rt.find(lib), std::string::npos) << lib;
   for (const char* tool : {"-dev", "clang", "cmake", "build-essential", "npm", "nodejs", "llvm"})
     EXPECT_EQ(rt.find(tool), std::string::npos) << tool << " in the runtime stage";
@@ -264,6 +265,38 @@ TEST(PrometheusConfig, PromtoolAcceptsTheStaticConfigAndK8sExampleParses) {
     }
   }
   EXPECT_TRUE(sd);
+}
+
+TEST(PrometheusAlertRules, PromtoolChecksAndTestsTheRulesWhichUseReqmonsMetrics) {
+  if (!testing::HaveBinary("promtool")) GTEST_SKIP() << "promtool is not installed";
+  int st = -1;
+  std::string out = testing::Run("promtool check rules '" +
+                                     Src("deploy/prometheus/reqmon-alerts.yml").string() + "' 2>&1",
+                                 &st);
+  EXPECT_EQ(st, 0) << out;
+  // The unit tests (firing, too little traffic, hysteresis, keep_firing_for, disk, lost events).
+  out = testing::Run("cd '" + Src("deploy/prometheus").string() +
+                         "' && promtool test rules reqmon-alerts.test.yml 2>&1",
+                     &st);
+  EXPECT_EQ(st, 0) << out;
+  EXPECT_NE(out.find("SUCCESS"), std::string::npos) << out;
+  // The same alert names as reqmon's built-in rules, and only metrics reqmon serves.
+  const std::string rules = testing::ReadFile(Src("deploy/prometheus/reqmon-alerts.yml"));
+  const std::string builtin = testing::ReadFile(Src("src/alerts/rules.cc"));
+  for (const char* name : {"HighCpu", "HighMemory", "DiskFullSoon", "ErrorRateHigh",
+                           "HighErrorRate", "LatencyP99Spike", "LostEvents"}) {
+    EXPECT_NE(rules.find(std::string("alert: ") + name + "\n"), std::string::npos) << name;
+    EXPECT_NE(builtin.find(std::string("name: ") + name + "\n"), std::string::npos) << name;
+  }
+  const std::string render = testing::ReadFile(Src("src/aggregator/render.cc"));
+  static const std::regex metric(R"(reqmon_[a-z_]+)");
+  for (std::sregex_iterator it(rules.begin(), rules.end(), metric), end; it != end; ++it) {
+    std::string name = it->str();
+    if (name == "reqmon_alerts") continue;  // a file name in the header comment
+    for (const char* suffix : {"_bucket", "_sum", "_count"})
+      if (name.size() > strlen(suffix) && name.ends_with(suffix)) name.resize(name.size() - strlen(suffix));
+    EXPECT_NE(render.find("\"" + name), std::string::npos) << name;
+  }
 }
 
 TEST(GrafanaDashboard, ValidJsonUsingReqmonsMetrics) {

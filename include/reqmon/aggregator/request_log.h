@@ -60,6 +60,9 @@ class RequestLog : public TransactionSink {
   /// Logs a "CPU Usage:" line when system_interval_s has passed (in sample time) since the last
   /// one; the first sample always logs.
   void OnSystemSample(const SystemSample& s);
+  /// Logs "<time of wall_ns> - <text>" (e.g. the alert lines), after the request lines logged
+  /// before the call. Any thread.
+  void LogLine(int64_t wall_ns, const std::string& text);
   /// Blocks until every line logged before the call is written and flushed (5 s at most).
   void Flush();
   /// Flushes and closes; later calls are no-ops.

@@ -4,8 +4,11 @@
 /// Endpoints and their JSON: docs/api.md.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace reqmon {
 
@@ -41,6 +44,10 @@ class ApiServer {
   /// Stops serving and joins every server thread; the port can be bound again right after.
   /// Idempotent.
   void Stop();
+  /// Before Start(): serves GET `path` with the JSON text `body()` returns (e.g. /alerts).
+  void AddJsonEndpoint(const std::string& path, std::function<std::string()> body);
+  /// Before Start(): text appended to /metrics/prometheus (whole metric families).
+  void AddPrometheusText(std::function<std::string()> text);
   /// Readiness for /healthz: 200 {"status":"ok"} when ready, 503 {"status":"starting"} before
   /// (the app sets it once its capture is attached). Any thread.
   void SetReady(bool ready);
@@ -56,6 +63,8 @@ class ApiServer {
   ApiServerOptions opts_;
   uint16_t port_ = 0;
   bool ready_ = true;
+  std::vector<std::pair<std::string, std::function<std::string()>>> extra_json_;
+  std::vector<std::function<std::string()>> extra_prom_;
 };
 
 }  // namespace reqmon
