@@ -58,16 +58,20 @@ struct rq_tls_conn {
 	__u8 pad[3];
 };
 
+/* Sizes: LRU maps are preallocated, so they are kernel memory whether used or not (about 1.5 MiB
+ * each at these sizes). Past 16384 TLS connections open at once the least recently used lose
+ * their mark: their next ciphertext is marked again (one more RQ_DATA_TLS_CIPHER record), and
+ * an SSL object whose socket was forgotten is tied again by its next socket call. */
 RQ_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 4096);
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct rq_tls_thread);
 } tls_threads SEC(".maps");
 
 RQ_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, struct rq_tls_key);
 	__type(value, struct rq_tls_conn);
 } tls_conns SEC(".maps");
@@ -75,7 +79,7 @@ RQ_EXTERN struct {
 /* Sockets that carry TLS (struct sock * -> 1), removed when the socket closes. */
 RQ_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, __u8);
 } tls_socks SEC(".maps");
