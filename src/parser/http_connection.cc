@@ -41,6 +41,14 @@ bool ContainsH2c(std::string_view rec) {
 
 }  // namespace
 
+bool StartsLikeMessage(std::string_view payload) {
+  if (payload.empty()) return false;
+  for (const Token& t : kMethods)
+    if (payload.size() < t.len && std::memcmp(payload.data(), t.text, payload.size()) == 0)
+      return true;
+  return payload.size() < 7 && std::memcmp(payload.data(), "HTTP/1.", payload.size()) == 0;
+}
+
 bool StartsWithRequest(std::string_view payload) {
   if (payload.size() < 4) return false;
   for (const Token& t : kMethods) {
@@ -203,6 +211,7 @@ void HttpConnection::Reset(uint32_t pid, int32_t fd, uint64_t connection_id, rq_
   counters_ = counters;
   sink_ = sink;
   upgraded_ = false;
+  held_.clear();
   tls_ = false;
   active_ = true;
   last_resp_ts_ = 0;
@@ -244,9 +253,36 @@ void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {
   if (ev.flags & RQ_DATA_TLS) tls_ = true;
   uint64_t bytes = ev.bytes > 0 ? static_cast<uint64_t>(ev.bytes) : 0;
   if (bytes < payload.size()) bytes = payload.size();
-  if (role_ == RQ_ROLE_UNKNOWN && !InferRole(ev, payload)) {
-    CountUnparsed(bytes, false);
-    return;
+  if (role_ == RQ_ROLE_UNKNOWN) [[unlikely]] {
+    if (!held_.empty()) {
+      // The bytes held from the last record, and these: one message start, read in two.
+      std::string joined = held_;
+      const rq_data_event first = held_ev_;
+      held_.clear();
+      if (ev.direction == first.direction) {
+        joined.append(payload);
+        rq_data_event both = ev;
+        both.h.ts_enter = first.h.ts_enter;  // the message began with the first read
+        both.h.ts_exit = first.h.ts_exit;
+        both.bytes = static_cast<int64_t>(first.bytes) + static_cast<int64_t>(bytes);
+        both.payload_len = static_cast<uint32_t>(joined.size());
+        if (InferRole(both, joined)) return OnData(both, joined);
+        CountUnparsed(first.bytes + bytes, false);
+        return;
+      }
+      CountUnparsed(first.bytes, false);
+    }
+    if (!InferRole(ev, payload)) {
+      // A first read that brought only the beginning of a method or of "HTTP/1." (a slow
+      // client, a small first segment): hold it for the next read.
+      if (bytes == payload.size() && StartsLikeMessage(payload)) {
+        held_.assign(payload);
+        held_ev_ = ev;
+        return;
+      }
+      CountUnparsed(bytes, false);
+      return;
+    }
   }
   if (role_ == RQ_ROLE_CLIENT && !options_.parse_client) {
     counters_->client_bytes += bytes;
@@ -480,6 +516,10 @@ void HttpConnection::MessageComplete(Stream& s, uint64_t ts_exit) {
 void HttpConnection::Finish(uint64_t ts_ns) {
   (void)ts_ns;
   if (!active_) return;
+  if (!held_.empty()) {
+    CountUnparsed(held_.size(), false);
+    held_.clear();
+  }
   if (!upgraded_ && resp_.synced && resp_.in_message && resp_.headers_done) {
     if (llhttp_message_needs_eof(&resp_.parser)) {
       llhttp_finish(&resp_.parser);

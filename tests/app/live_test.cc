@@ -357,3 +357,49 @@ TEST_F(LiveTest, SecretsAreNeverShown) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// Hardening: a client that writes slowly, so that nginx's first read brings only the first
+// bytes of the method, is counted; nginx's access log is the ground truth.
+TEST_F(LiveTest, SlowFirstReadIsCounted) {
+  testing::Nginx nginx;
+  StartReqmon({"--pid", std::to_string(nginx.master_pid())});
+  int st = 0;
+  std::string out = testing::Run(std::string("python3 -c \"") + R"PY(
+import socket, sys, time
+port = int(sys.argv[1])
+for first, rest in [(b'G', b'ET /api/slow1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+                    (b'GE', b'T /api/slow2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+                    (b'POS', b'T /api/slow3 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi')]:
+    s = socket.create_connection(('127.0.0.1', port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(first)
+    time.sleep(0.3)
+    s.sendall(rest)
+    data = b''
+    while True:
+        b = s.recv(4096)
+        if not b: break
+        data += b
+    print(data.split(b'\r\n')[0].decode())
+    s.close()
+)PY" + "\" " + std::to_string(nginx.port()), &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3) << out;
+  json s = StatsWhenTotal(3);
+  std::ifstream log(nginx.access_log());
+  int lines = 0;
+  for (std::string line; std::getline(log, line);) ++lines;
+  EXPECT_EQ(lines, 3);
+  EXPECT_EQ(s["total_requests"], lines);
+  EXPECT_EQ(s["unparsed"]["bytes"], 0);
+  std::set<std::string> paths;
+  const json recent = GetJson(Url("/requests"));
+  for (const auto& e : recent["requests"]) paths.insert(e["path"].get<std::string>());
+  EXPECT_EQ(paths, (std::set<std::string>{"/api/slow1", "/api/slow2", "/api/slow3"}));
+}
+
+}  // namespace
+}  // namespace reqmon

@@ -663,3 +663,75 @@ TEST(HttpHelpersTest, MessageStarts) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// A first read that brings only the beginning of the method (a slow client, a small first TCP
+// segment) is joined to the next read: the request counts, from the first read's time.
+TEST(HttpConnectionSmallFirstRead, MethodSplitAcrossReadsIsJoined) {
+  for (const std::string first : {"G", "GE", "GET", "P", "POS"}) {
+    const std::string rest_of_get = std::string("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").substr(first.size());
+    const std::string rest_of_post =
+        std::string("POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi").substr(first.size());
+    const std::string& rest = first[0] == 'G' ? rest_of_get : rest_of_post;
+    struct Collect : TransactionSink {
+      std::vector<HttpTransaction> got;
+      void OnTransaction(const HttpTransaction& tx) override { got.push_back(tx); }
+    } out;
+    HttpCounters counters;
+    HttpConnection c;
+    rq_endpoints ep{};
+    c.Reset(1, 5, 1, RQ_ROLE_UNKNOWN, ep, HttpConnection::Options{}, &counters, &out);
+    auto rec = [](uint8_t dir, uint64_t ts, const std::string& p) {
+      rq_data_event ev{};
+      ev.h.type = RQ_EV_DATA;
+      ev.h.pid = 1;
+      ev.h.fd = 5;
+      ev.h.ts_enter = ev.h.ts_exit = ts;
+      ev.direction = dir;
+      ev.bytes = static_cast<int64_t>(p.size());
+      ev.payload_len = static_cast<uint32_t>(p.size());
+      return ev;
+    };
+    c.OnData(rec(RQ_DIR_INGRESS, 1000, first), first);
+    c.OnData(rec(RQ_DIR_INGRESS, 2000, rest), rest);
+    const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    c.OnData(rec(RQ_DIR_EGRESS, 5000, resp), resp);
+    ASSERT_EQ(out.got.size(), 1u) << first;
+    EXPECT_EQ(out.got[0].path, "/slow");
+    EXPECT_EQ(out.got[0].status, 200);
+    EXPECT_EQ(out.got[0].request_start_ns, 1000u);  // from the first read
+    EXPECT_EQ(out.got[0].request_bytes, first.size() + rest.size());
+    EXPECT_EQ(counters.unparsed_bytes, 0u) << first;
+  }
+}
+
+// What is held and then not followed by a message start is counted as unparsed, not lost.
+TEST(HttpConnectionSmallFirstRead, HeldBytesThatLeadNowhereAreUnparsed) {
+  struct Null : TransactionSink {
+    void OnTransaction(const HttpTransaction&) override {}
+  } out;
+  HttpCounters counters;
+  HttpConnection c;
+  rq_endpoints ep{};
+  c.Reset(1, 5, 1, RQ_ROLE_UNKNOWN, ep, HttpConnection::Options{}, &counters, &out);
+  rq_data_event ev{};
+  ev.h.type = RQ_EV_DATA;
+  ev.direction = RQ_DIR_INGRESS;
+  ev.bytes = 2;
+  ev.payload_len = 2;
+  c.OnData(ev, "GE");
+  ev.bytes = 5;
+  ev.payload_len = 5;
+  c.OnData(ev, "XXXXX");
+  EXPECT_EQ(counters.unparsed_bytes, 7u);
+  ev.bytes = 1;
+  ev.payload_len = 1;
+  c.OnData(ev, "H");
+  c.Finish(0);
+  EXPECT_EQ(counters.unparsed_bytes, 8u);
+}
+
+}  // namespace
+}  // namespace reqmon

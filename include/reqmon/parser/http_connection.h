@@ -10,9 +10,10 @@
 ///  - Server role (accepted, or inferred): ingress carries requests, egress responses. Client
 ///    role: the reverse; client connections are only parsed when Options::parse_client is set
 ///    (otherwise their bytes are counted in HttpCounters::client_bytes and nothing is emitted).
-///  - Unknown role (open before attach): the role is inferred from the first record that starts
-///    with a request method token ("GET ", "POST ", ...) or "HTTP/1."; until then every byte is
-///    unparsed.
+///  - Unknown role (accepted, or open before attach): the role is inferred from the first record
+///    that starts with a request method token ("GET ", "POST ", ...) or "HTTP/1."; until then
+///    every byte is unparsed. A record that is only the beginning of one ("GE": a slow client, a
+///    small first segment) is held and joined to the next record of the same direction.
 ///  - A gap inside a Content-Length (or read-until-close) body, or ending inside the data of one
 ///    chunk of a chunked body, is skipped exactly. A gap anywhere else (head, chunk sizes or
 ///    trailers, past the end of a message), an llhttp error, or non-HTTP bytes make the
@@ -225,6 +226,10 @@ class HttpConnection {
   bool upgraded_ = false;
   bool active_ = false;
   bool tls_ = false;  ///< plaintext of a TLS connection seen (RQ_DATA_TLS)
+  /// Role unknown: a first read that was only the beginning of a message start ("GE"), held
+  /// for the next read of the same direction (at most 8 bytes, see StartsLikeMessage).
+  std::string held_;
+  rq_data_event held_ev_{};
   uint64_t last_resp_ts_ = 0;  ///< ts_exit of the last response-direction record
   rq_endpoints ep_{};
   Options options_;
@@ -236,6 +241,9 @@ class HttpConnection {
 
 /// True when `payload` starts with a request method token followed by a space ("GET ", ...).
 bool StartsWithRequest(std::string_view payload);
+/// True when `payload` is a proper prefix of a method token and its space ("GE", "POS") or of
+/// "HTTP/1.": a message start cut short by a small read.
+bool StartsLikeMessage(std::string_view payload);
 /// True when `payload` starts with "HTTP/1.".
 bool StartsWithResponse(std::string_view payload);
 /// Splits a request target into path and query (without '?'; a '#' fragment is dropped).
