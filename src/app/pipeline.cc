@@ -37,6 +37,8 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
           {"connections_opened", tc.connections_opened},
           {"connections_evicted", tc.connections_evicted},
           {"data_bytes", tc.data_bytes},
+          {"http_answered_unparsed", tc.http.answered_unparsed},
+          {"http_orphan_responses", tc.http.orphan_responses},
           {"tls_records", tc.tls_records},
           {"tls_connections", tc.tls_connections}};
 }

@@ -212,6 +212,7 @@ void HttpConnection::Reset(uint32_t pid, int32_t fd, uint64_t connection_id, rq_
   sink_ = sink;
   upgraded_ = false;
   held_.clear();
+  unanswered_ = Pending{};
   tls_ = false;
   active_ = true;
   last_resp_ts_ = 0;
@@ -281,6 +282,7 @@ void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {
         return;
       }
       CountUnparsed(bytes, false);
+      if (ev.direction == RQ_DIR_INGRESS) NoteUnparsedRequest(bytes, ev.h.ts_enter, nullptr);
       return;
     }
   }
@@ -303,6 +305,7 @@ void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {
     if (!start) {
       s.skipped_while_lost = true;
       CountUnparsed(bytes, s.ever_synced);
+      if (s.is_request && role_ == RQ_ROLE_SERVER) NoteUnparsedRequest(bytes, ev.h.ts_enter, nullptr);
       return;
     }
     Resync(s, ev);
@@ -437,6 +440,9 @@ void HttpConnection::LoseSync(Stream& s, uint64_t ts_exit, uint64_t lost_bytes) 
     // Lost at a message boundary: whole messages may be in the lost bytes.
     s.skipped_while_lost = true;
   }
+  if (!attributed && s.is_request && role_ == RQ_ROLE_SERVER)
+    NoteUnparsedRequest(s.msg_bytes + lost_bytes, s.msg_start_enter ? s.msg_start_enter : ts_exit,
+                        s.in_message ? &s : nullptr);
   s.synced = false;
   s.in_message = false;
   s.headers_done = false;
@@ -490,6 +496,14 @@ void HttpConnection::MessageComplete(Stream& s, uint64_t ts_exit) {
     if (req != nullptr) req->interim_bytes += bytes;
     return;
   }
+  if (req == nullptr && unanswered_.bytes > 0 && role_ == RQ_ROLE_SERVER &&
+      unanswered_.start_ns <= s.msg_start_enter) {
+    ++counters_->answered_unparsed;
+    EmitAnswered(unanswered_, status, ts_exit, bytes, /*truncated=*/false);
+    unanswered_ = Pending{};
+    return;
+  }
+  if (req != nullptr) unanswered_ = Pending{};  // what came before it got no answer of its own
   if (req == nullptr) {
     ++counters_->orphan_responses;
   } else if (status == 101 && req->h2c) {
@@ -583,6 +597,25 @@ HttpConnection::Pending* HttpConnection::MatchFront(uint64_t resp_enter_ns) {
   return front;
 }
 
+void HttpConnection::NoteUnparsedRequest(uint64_t bytes, uint64_t ts_enter, const Stream* partial) {
+  if (bytes == 0) return;
+  if (unanswered_.bytes == 0) {
+    unanswered_.start_ns = ts_enter;
+    unanswered_.unparsed = true;
+    unanswered_.url = "(unparsed)";
+    unanswered_.seq = ~0ull;
+  }
+  unanswered_.bytes += bytes;
+  if (partial != nullptr && partial->in_message && !partial->url.empty() && unanswered_.unparsed) {
+    // The head's start was parsed: its method and target are known.
+    unanswered_.unparsed = false;
+    unanswered_.method = static_cast<uint8_t>(partial->parser.method);
+    unanswered_.minor = static_cast<uint8_t>(partial->parser.http_minor);
+    unanswered_.url = partial->url;
+    unanswered_.start_ns = partial->msg_start_ts;
+  }
+}
+
 void HttpConnection::FillRequest(const Pending& req) {
   tx_.pid = pid_;
   tx_.fd = fd_;
@@ -591,7 +624,8 @@ void HttpConnection::FillRequest(const Pending& req) {
   tx_.role = static_cast<uint8_t>(role_);
   tx_.tls = tls_;
   tx_.request_start_ns = req.start_ns;
-  const char* name = llhttp_method_name(static_cast<llhttp_method_t>(req.method));
+  const char* name = req.unparsed ? "(unparsed)"
+                                  : llhttp_method_name(static_cast<llhttp_method_t>(req.method));
   tx_.method.assign(name);
   SplitTarget(req.url, &tx_.path, &tx_.query);
   tx_.request_bytes = req.bytes;

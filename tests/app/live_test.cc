@@ -403,3 +403,55 @@ for first, rest in [(b'G', b'ET /api/slow1 HTTP/1.1\r\nHost: x\r\nConnection: cl
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// Hardening: what the server answered is what reqmon counts. A request whose head is longer than
+// the captured prefix (a 48 KiB cookie) and garbage bytes are both answered 400 by nginx, and
+// both are counted, as nginx's access log has them.
+TEST_F(LiveTest, AnsweredOversizedHeadAndGarbageAreCounted) {
+  testing::Nginx nginx;
+  StartReqmon({"--pid", std::to_string(nginx.master_pid())});
+  int st = 0;
+  std::string out = testing::Run(std::string("python3 -c \"") + R"PY(
+import socket, sys
+port = int(sys.argv[1])
+for req in [b'GET /big-cookie HTTP/1.1\r\nHost: x\r\nCookie: c=' + b'a' * (48 * 1024) + b'\r\nConnection: close\r\n\r\n',
+            b'\x01\x02\x03 junk that is no request\r\n\r\n']:
+    s = socket.create_connection(('127.0.0.1', port))
+    s.sendall(req)
+    data = b''
+    s.settimeout(5)
+    try:
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            data += b
+    except socket.timeout:
+        pass
+    print(data.split(b'\r\n')[0].decode(errors='replace'))
+    s.close()
+)PY" + "\" " + std::to_string(nginx.port()), &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2) << out;
+  EXPECT_NE(out.find("400"), std::string::npos) << out;
+  json s = StatsWhenTotal(2);
+  std::ifstream log(nginx.access_log());
+  int lines = 0, bad = 0;
+  for (std::string line; std::getline(log, line);) {
+    ++lines;
+    bad += line.find(" 400 ") != std::string::npos;
+  }
+  EXPECT_EQ(lines, 2);
+  EXPECT_EQ(bad, 2);
+  EXPECT_EQ(s["total_requests"], lines);
+  EXPECT_EQ(s["status_codes"], json::parse(R"({"400": 2})"));
+  std::set<std::string> methods;
+  const json recent = GetJson(Url("/requests"));
+  for (const auto& e : recent["requests"]) methods.insert(e["method"].get<std::string>() + " " + e["path"].get<std::string>());
+  EXPECT_EQ(methods, (std::set<std::string>{"GET /big-cookie", "(unparsed) (unparsed)"}));
+}
+
+}  // namespace
+}  // namespace reqmon

@@ -381,16 +381,37 @@ TEST_F(HttpConnectionTest, GapInResponseHeadMakesRequestIncomplete) {
   ExpectOk(sink_.txs[1], "POST", "/upload", 201);
 }
 
-TEST_F(HttpConnectionTest, GapInRequestHeadDropsPartialRequest) {
+// A head longer than the captured prefix (a large cookie) cannot be parsed to its end; the
+// server's answer still counts it, with the method and target its start carried.
+TEST_F(HttpConnectionTest, GapInRequestHeadIsCountedWhenAnswered) {
   Start();
-  In("GET /huge-cookie HTTP/1.1\r\nCookie: aaaa", 20000);
-  Out(kOk);  // answers the lost request: no request read before it -> orphan
-  EXPECT_TRUE(sink_.txs.empty());
-  EXPECT_EQ(c_.orphan_responses, 1u);
-  In(kGet);
+  const std::string head = "GET /huge-cookie HTTP/1.1\r\nCookie: aaaa";
+  In(head, 20000);
   Out(kOk);
   ASSERT_EQ(sink_.txs.size(), 1u);
-  ExpectOk(sink_.txs[0], "GET", "/users/42", 200);
+  ExpectOk(sink_.txs[0], "GET", "/huge-cookie", 200);
+  EXPECT_EQ(sink_.txs[0].request_bytes, 20000u);
+  EXPECT_EQ(c_.orphan_responses, 0u);
+  EXPECT_EQ(c_.answered_unparsed, 1u);
+  In(kGet);
+  Out(kOk);
+  ASSERT_EQ(sink_.txs.size(), 2u);
+  ExpectOk(sink_.txs[1], "GET", "/users/42", 200);
+}
+
+// Garbage that the server answers (400) counts once, as "(unparsed)"; a response that answers
+// nothing at all (a request read before attach) is still an orphan.
+TEST_F(HttpConnectionTest, AnsweredGarbageCountsOnce) {
+  Start();
+  In("\x16\x03\x01garbage that is no request\r\n\r\n");
+  Out("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  ASSERT_EQ(sink_.txs.size(), 1u);
+  EXPECT_EQ(sink_.txs[0].method, "(unparsed)");
+  EXPECT_EQ(sink_.txs[0].path, "(unparsed)");
+  EXPECT_EQ(sink_.txs[0].status, 400);
+  Out(kOk);  // answers nothing: orphan
+  EXPECT_EQ(sink_.txs.size(), 1u);
+  EXPECT_EQ(c_.orphan_responses, 1u);
 }
 
 TEST_F(HttpConnectionTest, SkippedResponsesDropStaleRequests) {

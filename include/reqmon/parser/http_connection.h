@@ -25,6 +25,10 @@
 ///  - A response is paired with the oldest unanswered request, unless that request was read after
 ///    the response began to be written (then the request is not its match: the response is an
 ///    orphan, e.g. of a request sent before attach, and is dropped and counted).
+///  - What the server answered is what counts: on a server connection, request-direction bytes
+///    that were not a parseable request (garbage, a head longer than the captured prefix) and
+///    that a response then answers make one transaction, with the method and target when the
+///    head's start was parsed and "(unparsed)" otherwise.
 ///  - 1xx responses (100-continue) do not answer a request; their bytes are added to the final
 ///    response's size. 101 Switching Protocols, or a 2xx answering CONNECT, ends HTTP on the
 ///    connection: later bytes are counted as unparsed. Except for "Upgrade: h2c": a 101 answering
@@ -68,6 +72,9 @@ struct HttpCounters {
   uint64_t parse_errors = 0;      ///< llhttp errors (a subset of stream_losses)
   uint64_t gap_bytes_skipped = 0; ///< uncaptured body bytes skipped exactly
   uint64_t orphan_responses = 0;  ///< responses with no matching request (dropped)
+  /// Responses to bytes that were not a parseable request (garbage, a head longer than the
+  /// captured prefix): counted as transactions, because the server answered them.
+  uint64_t answered_unparsed = 0;
   uint64_t pending_overflow = 0;  ///< unanswered requests dropped because of the per-connection cap
   uint64_t interim_responses = 0; ///< 1xx responses (not transactions)
   uint64_t upgrades = 0;          ///< connections that switched protocols (101, CONNECT)
@@ -170,6 +177,7 @@ class HttpConnection {
     uint8_t method = 0;
     uint8_t minor = 1;           ///< HTTP/1.<minor>
     bool h2c = false;            ///< asked to upgrade to h2c
+    bool unparsed = false;       ///< not a parseable request: method "(unparsed)"
     std::string url;
   };
 
@@ -230,6 +238,11 @@ class HttpConnection {
   /// for the next read of the same direction (at most 8 bytes, see StartsLikeMessage).
   std::string held_;
   rq_data_event held_ev_{};
+  /// Request-direction bytes that were not a parseable request since the last answered one
+  /// (garbage, or a head cut by uncaptured bytes): a response that answers nothing else answers
+  /// them, and counts. Method and target are kept when the head's start was parsed.
+  Pending unanswered_;
+  void NoteUnparsedRequest(uint64_t bytes, uint64_t ts_enter, const Stream* partial);
   uint64_t last_resp_ts_ = 0;  ///< ts_exit of the last response-direction record
   rq_endpoints ep_{};
   Options options_;
