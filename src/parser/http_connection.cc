@@ -239,14 +239,19 @@ bool HttpConnection::InferRole(const rq_data_event& ev, std::string_view payload
   return true;
 }
 
-void HttpConnection::CountUnparsed(uint64_t bytes, bool resync) {
+void ReportUnparsed(HttpCounters* counters, TransactionSink* sink, uint32_t pid, uint64_t bytes,
+                    bool resync) {
   if (bytes == 0) return;
-  counters_->unparsed_bytes += bytes;
+  counters->unparsed_bytes += bytes;
   UnparsedBytes u;
-  u.pid = pid_;
+  u.pid = pid;
   u.bytes = bytes;
   u.resync = resync;
-  sink_->OnUnparsed(u);
+  sink->OnUnparsed(u);
+}
+
+void HttpConnection::CountUnparsed(uint64_t bytes, bool resync) {
+  ReportUnparsed(counters_, sink_, pid_, bytes, resync);
 }
 
 void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {

@@ -254,6 +254,11 @@ class HttpConnection {
 
 /// True when `payload` starts with a request method token followed by a space ("GET ", ...).
 bool StartsWithRequest(std::string_view payload);
+/// Counts `bytes` that were not parsed (HttpCounters::unparsed_bytes) and tells the sink: the one
+/// accounting of unparsed bytes that the HTTP/1.x and HTTP/2 connections share.
+void ReportUnparsed(HttpCounters* counters, TransactionSink* sink, uint32_t pid, uint64_t bytes,
+                    bool resync);
+
 /// True when `payload` is a proper prefix of a method token and its space ("GE", "POS") or of
 /// "HTTP/1.": a message start cut short by a small read.
 bool StartsLikeMessage(std::string_view payload);

@@ -202,13 +202,7 @@ void Http2Connection::AddUpgradeStream(std::string_view method, std::string_view
 }
 
 void Http2Connection::CountUnparsed(uint64_t bytes, bool resync) {
-  if (bytes == 0) return;
-  http_->unparsed_bytes += bytes;
-  UnparsedBytes u;
-  u.pid = pid_;
-  u.bytes = bytes;
-  u.resync = resync;
-  sink_->OnUnparsed(u);
+  ReportUnparsed(http_, sink_, pid_, bytes, resync);
 }
 
 Http2Connection::Dir& Http2Connection::DirFor(const rq_data_event& ev) {
