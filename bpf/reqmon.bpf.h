@@ -52,8 +52,21 @@ struct rq_args {
 /* Per-CPU scratch for one data record: the event header plus room for the payload. Twice the
  * payload ceiling so that the verifier can bound "offset + length" in the iovec copy loop. */
 struct rq_scratch {
+	struct {
+		__u32 end;   /* framing.bpf.h: the head's length, 0 if it does not end in the window */
+		__u32 cl_at; /* where the Content-Length value starts, 0 if none */
+		__u32 te;    /* a Transfer-Encoding line was seen */
+		__u32 pad;
+	} scan;
 	struct rq_data_event ev;
 	__u8 payload[RQ_MAX_PAYLOAD * 2];
+};
+
+/* Per connection, what of its byte streams the kernel need not copy (framing.bpf.h). */
+struct rq_sk_state {
+	__u64 body_left[2]; /* per direction: bytes of a Content-Length body still to come */
+	__u8 head_method;   /* a HEAD request was read on this connection */
+	__u8 pad[7];
 };
 
 /* ---- settings and maps (defined in maps.bpf.c) ------------------------------------------------ */
@@ -120,6 +133,17 @@ RQ_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
+
+#ifndef RQ_COMPAT
+/* Per connection: what of its byte streams the kernel need not copy (framing.bpf.h). Socket local
+ * storage, freed with the socket; only the default build's tp_btf programs can reach it. */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct rq_sk_state);
+} sk_state SEC(".maps");
+#endif
 
 #ifdef RQ_COMPAT
 /* Compat build: syscall arguments from sys_enter until sys_exit, keyed by thread id. (The
@@ -429,6 +453,7 @@ static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *
 			continue;
 		/* off < want <= RQ_MAX_PAYLOAD and n <= RQ_MAX_PAYLOAD: the copy stays within the
 		 * scratch payload, which is twice RQ_MAX_PAYLOAD long. */
+		asm volatile("" : "+r"(off));
 		off &= RQ_MAX_PAYLOAD - 1;
 		if (bpf_probe_read_user(&s->payload[off], bound_len(n), iovs[i].iov_base))
 			break;
@@ -445,13 +470,47 @@ static __always_inline bool tls_record_start(const __u8 *p, long len)
 	return len >= 5 && p[0] >= 20 && p[0] <= 23 && p[1] == 3 && p[2] <= 4;
 }
 
-/* Fills the scratch record for the data described by *a (ret bytes moved) and copies the
- * payload prefix; returns it, or NULL. */
+/* Copies up to want bytes of the data described by *a into s->payload; returns bytes copied. */
+static __always_inline __u32 copy_payload(struct rq_scratch *s, const struct rq_args *a, __u32 want)
+{
+	__u32 len;
+
+	if (!want)
+		return 0;
+	switch (a->syscall) {
+	case RQ_SYS_SENDFILE:
+		/* Bytes went from a file to the socket inside the kernel: size only. */
+		return 0;
+	case RQ_SYS_READV:
+	case RQ_SYS_WRITEV:
+		return copy_iov(s, (const struct iovec *)a->ubuf, a->iovcnt, want);
+	case RQ_SYS_RECVMSG:
+	case RQ_SYS_SENDMSG: {
+		struct user_msghdr mh;
+
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a->ubuf))
+			return 0;
+		return copy_iov(s, mh.msg_iov, mh.msg_iovlen, want);
+	}
+	default:
+		len = bound_len(want);
+		if (bpf_probe_read_user(s->payload, len, (void *)a->ubuf))
+			return 0;
+		return len;
+	}
+}
+
+#include "framing.bpf.h"
+
+/* Fills the scratch record for the data described by *a (ret bytes moved) and copies what user
+ * space needs of the payload (framing.bpf.h): the head of a message whose body is framed by its
+ * length, else the prefix. st is the connection's state (NULL where there is none: the compat
+ * build, TLS plaintext). Returns the record, or NULL. */
 static __always_inline struct rq_scratch *build_data(const struct rq_args *a, long ret, __u64 id,
-						     __u64 now)
+						     __u64 now, struct rq_sk_state *st)
 {
 	struct rq_scratch *s;
-	__u32 cpu = bpf_get_smp_processor_id(), cap, want, len = 0;
+	__u32 cpu = bpf_get_smp_processor_id(), cap, want, len = 0, head;
 
 	s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
@@ -469,35 +528,46 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 	if (cap > RQ_MAX_PAYLOAD)
 		cap = RQ_MAX_PAYLOAD;
 	want = ret < cap ? ret : cap;
-	if (a->flags & RQ_DATA_TLS_CIPHER)
+	if ((a->flags & RQ_DATA_TLS_CIPHER) || a->syscall == RQ_SYS_SENDFILE)
 		want = 0;
 
-	switch (a->syscall) {
-	case RQ_SYS_SENDFILE:
-		/* Bytes went from a file to the socket inside the kernel: size only. */
-		break;
-	case RQ_SYS_READV:
-	case RQ_SYS_WRITEV:
-		len = copy_iov(s, (const struct iovec *)a->ubuf, a->iovcnt, want);
-		break;
-	case RQ_SYS_RECVMSG:
-	case RQ_SYS_SENDMSG: {
-		struct user_msghdr mh;
+	if (st) {
+		__u64 *left = &st->body_left[a->direction & 1];
 
-		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a->ubuf) == 0)
-			len = copy_iov(s, mh.msg_iov, mh.msg_iovlen, want);
-		break;
+		/* Only bytes of a body whose length the head gave: count them, copy nothing. */
+		if (*left >= (__u64)ret) {
+			*left -= ret;
+			count_n(RQ_STAT_BODY_SKIPPED, ret);
+			goto done;
+		}
+		/* The body ends within this record: copied from its start as usual. */
+		*left = 0;
 	}
-	default:
-		len = want ? bound_len(want) : 0;
-		if (len && bpf_probe_read_user(s->payload, len, (void *)a->ubuf))
-			len = 0;
-		break;
+	if (want > RQ_HEAD_WINDOW) {
+		len = copy_payload(s, a, RQ_HEAD_WINDOW);
+		if (len == RQ_HEAD_WINDOW) {
+			head = head_only(s, len, ret, a->direction, st);
+			if (head) {
+				len = head;
+				count_n(RQ_STAT_BODY_SKIPPED, ret - head);
+				goto done;
+			}
+		}
 	}
-	len = len ? bound_len(len) : 0;
-	s->ev.payload_len = len;
-	if (len < ret && a->syscall != RQ_SYS_SENDFILE && !(a->flags & RQ_DATA_TLS_CIPHER))
+	len = copy_payload(s, a, want);
+	if (len < ret && want)
 		count(RQ_STAT_TRUNCATED);
+	/* An upload's head read on its own (or with the body's start): the body's later reads
+	 * need not be copied. */
+	if (st && want <= RQ_HEAD_WINDOW && a->direction == RQ_DIR_INGRESS && len >= 16 &&
+	    s->payload[0] == 'P')
+		head_only(s, len, ret, a->direction, st);
+	/* A HEAD request: the responses on this connection may give a length they do not send. */
+	if (st && a->direction == RQ_DIR_INGRESS && len >= 5 && s->payload[0] == 'H' &&
+	    s->payload[1] == 'E' && s->payload[2] == 'A' && s->payload[3] == 'D' && s->payload[4] == ' ')
+		st->head_method = 1;
+done:
+	s->ev.payload_len = len ? bound_len(len) : 0;
 	return s;
 }
 
@@ -507,7 +577,7 @@ static __always_inline void submit_data(struct rq_scratch *s, __u32 stat)
 	__u32 len = s->ev.payload_len;
 
 	len = len ? bound_len(len) : 0;
-	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + len, rb_flags()))
+	if (bpf_ringbuf_output(&events, &s->ev, sizeof(s->ev) + len, rb_flags()))
 		count(RQ_STAT_LOST);
 	else
 		count(stat);
@@ -516,7 +586,7 @@ static __always_inline void submit_data(struct rq_scratch *s, __u32 stat)
 /* Submits one data record: the data described by *a, ret bytes moved. */
 static __always_inline int emit_data(const struct rq_args *a, long ret, __u64 id, __u64 now)
 {
-	struct rq_scratch *s = build_data(a, ret, id, now);
+	struct rq_scratch *s = build_data(a, ret, id, now, NULL);
 
 	if (s)
 		submit_data(s, a->flags & RQ_DATA_TLS ? RQ_STAT_TLS_DATA : RQ_STAT_DATA);

@@ -37,13 +37,13 @@ static __always_inline __u8 data_syscall(long nr, __u8 dir)
 	return 0;
 }
 
-static __always_inline int sock_data(struct bpf_raw_tracepoint_args *ctx, __u8 dir)
+static __always_inline int sock_data(struct sock *sk_raw, int ret, int flags, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct sock *sk_raw = (struct sock *)ctx->args[0], *sk;
-	int ret = (int)ctx->args[1], flags = (int)ctx->args[2];
+	struct sock *sk;
 	struct pt_regs *regs;
 	struct rq_args a = {};
+	struct rq_sk_state *st;
 	__u64 now;
 	__u16 family;
 
@@ -51,9 +51,12 @@ static __always_inline int sock_data(struct bpf_raw_tracepoint_args *ctx, __u8 d
 		return 0;
 	if (ret <= 0) {
 		/* Only TLS cares: a write that would block inside SSL_write. */
-		a.sk = (__u64)sk_raw;
-		a.direction = dir;
-		return socket_data(&a, ret, id, 0);
+		if (ret == -RQ_EAGAIN && dir == RQ_DIR_EGRESS && tls_seen) {
+			a.sk = (__u64)sk_raw;
+			a.direction = dir;
+			return socket_data(&a, ret, id, 0, NULL);
+		}
+		return 0;
 	}
 	/* Peeked bytes stay queued and are read again. */
 	if (dir == RQ_DIR_INGRESS && (flags & RQ_MSG_PEEK))
@@ -73,19 +76,22 @@ static __always_inline int sock_data(struct bpf_raw_tracepoint_args *ctx, __u8 d
 	a.iovcnt = PT_REGS_PARM3_SYSCALL(regs);
 	a.sk = (__u64)sk_raw;
 	a.direction = dir;
-	return socket_data(&a, ret, id, now);
+	st = bpf_sk_storage_get(&sk_state, sk_raw, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	return socket_data(&a, ret, id, now, st);
 }
 
-SEC("raw_tracepoint/sock_recv_length")
-int sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
+/* tp_btf rather than raw_tracepoint: the socket argument is a typed, trusted pointer, which
+ * socket local storage (the connection's state) needs. */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 {
-	return sock_data(ctx, RQ_DIR_INGRESS);
+	return sock_data(sk, ret, flags, RQ_DIR_INGRESS);
 }
 
-SEC("raw_tracepoint/sock_send_length")
-int sock_send_length(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
 {
-	return sock_data(ctx, RQ_DIR_EGRESS);
+	return sock_data(sk, ret, flags, RQ_DIR_EGRESS);
 }
 
 #else
@@ -122,7 +128,7 @@ static __always_inline int exit_data(long ret, __u8 sys)
 
 	if (!take_args(sys, &a))
 		return 0;
-	return socket_data(&a, ret, id, bpf_ktime_get_ns());
+	return socket_data(&a, ret, id, bpf_ktime_get_ns(), NULL);
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")

@@ -178,7 +178,8 @@ static __always_inline void tls_on_socket(__u64 sk, int fd, __u8 dir, long ret, 
 
 /* The data of one socket call (*a, ret bytes moved or -errno): plaintext is emitted as it is,
  * TLS ciphertext is counted and marked but never copied. Shared by both builds. */
-static __always_inline int socket_data(struct rq_args *a, long ret, __u64 id, __u64 now)
+static __always_inline int socket_data(struct rq_args *a, long ret, __u64 id, __u64 now,
+				       struct rq_sk_state *st)
 {
 	struct rq_scratch *s;
 
@@ -194,7 +195,7 @@ static __always_inline int socket_data(struct rq_args *a, long ret, __u64 id, __
 	}
 	if (a->syscall == RQ_SYS_SENDFILE)
 		return emit_data(a, ret, id, now);
-	s = build_data(a, ret, id, now);
+	s = build_data(a, ret, id, now, st);
 	if (!s)
 		return 0;
 	if (tls_record_start(s->payload, s->ev.payload_len)) {

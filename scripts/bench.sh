@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # reqmon's benchmark: accuracy and cost under real load, on this machine, in under 10 minutes.
-#  1. Overhead: nginx on loopback (small response) under wrk with keep-alive; PAIRS alternating
-#     runs without and with reqmon attached (default settings, request log on). Median ratios of
-#     throughput and p99 latency; reqmon's CPU seconds and peak RSS per attached run.
+#  1. Overhead, against nginx's own access log: nginx on loopback under wrk with keep-alive, on
+#     `return 200` and on a 4 KiB static file (sendfile off); PAIRS rounds, each with three runs in
+#     rotating order: nothing, the access log on, reqmon attached (default settings, request log
+#     on). Median ratios of throughput and p99 to "nothing"; reqmon's CPU time per request.
 #  2. Completeness: reqmon's total_requests against the load generator's completed requests in
 #     the attached runs, and with ab -n N without keep-alive; lost ring-buffer events.
 #  3. Pipeline throughput: a capture recorded from a real wrk run, repeated past 1,000,000
@@ -25,8 +26,8 @@ build=${BUILD_DIR:-$here/build}
 reqmon=$build/reqmon
 repeat=$build/capture_repeat
 costtool=$build/syscall_cost
-PAIRS=${PAIRS:-5}            # A/B pairs for the overhead runs
-DURATION=${DURATION:-8}      # seconds per wrk run
+PAIRS=${PAIRS:-5}            # rounds of the overhead runs (nothing / access log / reqmon)
+DURATION=${DURATION:-5}      # seconds per wrk run
 CONNS=${CONNS:-32}           # wrk connections
 AB_N=${AB_N:-20000}          # ab requests, one connection each
 HTTPS_PAIRS=${HTTPS_PAIRS:-3}  # A/B pairs for the HTTPS runs
@@ -64,10 +65,12 @@ log() { echo "[bench $(date +%T)] $*" >&2; }
 # One worker: with two, how wrk's 32 connections happened to split between them decided each
 # run (p99 either ~0.3 ms or ~4 ms, throughput +-20%), which drowned what reqmon costs.
 port=$(free_port)
+log_port=$(free_port)
 tls_port=$(free_port)
 other_tls_port=$(free_port)
 api_port=$(free_port)
 mkdir -p "$work/logs" "$work/html" "$work/other/logs"
+head -c 4096 /dev/urandom > "$work/html/file4k.bin"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout "$work/key.pem" \
   -out "$work/cert.pem" 2>/dev/null
 cat > "$work/nginx.conf" <<CONF
@@ -78,6 +81,8 @@ events { worker_connections 16384; }
 http {
   access_log off;
   client_body_temp_path $work/body;
+  log_format timed '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent \$request_time';
+  sendfile off;  # nginx's built-in default, and what HTTPS forces
   keepalive_requests 1000000;
   keepalive_timeout 120s;
   server {
@@ -86,12 +91,24 @@ http {
     ssl_certificate $work/cert.pem;
     ssl_certificate_key $work/key.pem;
     location / { return 200 'hello from nginx\n'; }
+    location = /file4k.bin { root $work/html; }
   }
+  include $work/logserver.conf;
+}
+CONF
+# The same answers with the access log on: unbuffered, with \$request_time, as a log-based monitor
+# needs it (the same worker serves both ports).
+cat > "$work/logserver.conf" <<CONF
+server {
+  listen 127.0.0.1:$log_port backlog=4096;
+  access_log $work/logs/access.log timed;
+  location / { return 200 'hello from nginx\n'; }
+  location = /file4k.bin { root $work/html; }
 }
 CONF
 # A second nginx that reqmon never observes, for what unobserved TLS processes pay.
 sed -e "s|pid $work/nginx.pid|pid $work/other/nginx.pid|" -e "s|$work/logs|$work/other/logs|" \
-  -e "/listen 127.0.0.1:$port /d" -e "s|127.0.0.1:$tls_port|127.0.0.1:$other_tls_port|" \
+  -e "/listen 127.0.0.1:$port /d" -e "/logserver.conf/d" -e "s|127.0.0.1:$tls_port|127.0.0.1:$other_tls_port|" \
   -e "s|client_body_temp_path $work/body|client_body_temp_path $work/other/body|" \
   "$work/nginx.conf" > "$work/other/nginx.conf"
 /usr/sbin/nginx -p "$work/other" -c "$work/other/nginx.conf"
@@ -135,25 +152,36 @@ print(rps, p99, done)
 PY
 }
 
-# ---- 1 + 2: overhead and completeness with wrk ------------------------------------------------
-log "overhead: $PAIRS pairs of ${DURATION}s wrk runs (-c$CONNS), without / with reqmon"
+# ---- 1 + 2: overhead against nginx's own access log, and completeness ---------------------------
+# Three set-ups of the same nginx worker, in an order that rotates every round: nothing (the port
+# without access log, reqmon not attached), the access log (the port with it), and reqmon (the
+# first port, reqmon attached with default settings). Two workloads: return 200 and a 4 KiB
+# static file. One line per run in overhead.txt: "workload setup rps p99_ms completed counted
+# lost reqmon_cpu_ticks".
+log "overhead: $PAIRS rounds of ${DURATION}s wrk runs (-c$CONNS): nothing / access log / reqmon, on return 200 and a 4 KiB file"
 wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null   # warm-up
-: > "$work/pairs.txt"
+: > "$work/overhead.txt"
+setups=(none log reqmon)
 for i in $(seq "$PAIRS"); do
-  wrk_run "$work/a.txt"
-  start_reqmon
-  t0=$(cpu_ticks "$rq_pid")
-  wrk_run "$work/b.txt"
-  settle
-  t1=$(cpu_ticks "$rq_pid")
-  total=$(jget "$work/s.json" "['total_requests']")
-  lost=$(jget "$work/s.json" "['lost_events']")
-  hwm=$(hwm_kb "$rq_pid")
-  stop_reqmon
-  read -r a_rps a_p99 a_done < "$work/a.txt"
-  read -r b_rps b_p99 b_done < "$work/b.txt"
-  echo "$a_rps $a_p99 $b_rps $b_p99 $b_done $total $lost $t0 $t1 $hwm" >> "$work/pairs.txt"
-  log "pair $i: without ${a_rps} req/s p99 ${a_p99} ms | with ${b_rps} req/s p99 ${b_p99} ms | wrk completed $b_done, reqmon counted $total, lost $lost"
+  for wl in small file4k; do
+    path=/api/bench; [ "$wl" = file4k ] && path=/file4k.bin
+    for k in 0 1 2; do
+      s=${setups[$(( (i + k) % 3 ))]}
+      case $s in
+        none) wrk_run "$work/r.txt" "http://127.0.0.1:$port$path"; echo "$wl none $(cat "$work/r.txt") 0 0 0" >> "$work/overhead.txt" ;;
+        log) wrk_run "$work/r.txt" "http://127.0.0.1:$log_port$path"; echo "$wl log $(cat "$work/r.txt") 0 0 0" >> "$work/overhead.txt" ;;
+        reqmon)
+          start_reqmon
+          t0=$(cpu_ticks "$rq_pid")
+          wrk_run "$work/r.txt" "http://127.0.0.1:$port$path"
+          settle
+          t1=$(cpu_ticks "$rq_pid")
+          echo "$wl reqmon $(cat "$work/r.txt") $(jget "$work/s.json" "['total_requests']") $(jget "$work/s.json" "['lost_events']") $((t1 - t0))" >> "$work/overhead.txt"
+          stop_reqmon ;;
+      esac
+    done
+    log "round $i $wl: $(grep "^$wl " "$work/overhead.txt" | tail -3 | awk '{printf "%s %.0f req/s p99 %.2f ms; ", $2, $3, $4}')"
+  done
 done
 
 # ab without keep-alive: a new connection per request.
@@ -319,7 +347,7 @@ log "scale: RSS idle ${idle_rss} KiB, ${HOLD} open ${held_rss} KiB (tracked $hel
 python3 - "$work" "$out_md" <<PY
 import statistics, sys, subprocess, datetime, os
 work, out = sys.argv[1], sys.argv[2]
-pairs = [list(map(float, l.split())) for l in open(f"{work}/pairs.txt") if l.strip()]
+runs = [l.split() for l in open(f"{work}/overhead.txt") if l.strip()]
 replay = [list(map(float, l.split())) for l in open(f"{work}/replay.txt") if l.strip()]
 sysc = [list(map(float, l.split())) for l in open(f"{work}/sys.txt") if l.strip()]
 https = [list(map(float, l.split())) for l in open(f"{work}/https.txt") if l.strip()]
@@ -327,24 +355,30 @@ other = [list(map(float, l.split())) for l in open(f"{work}/other.txt") if l.str
 hz = os.sysconf("SC_CLK_TCK")
 def f(xs, fmt="{:.3f}"):
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))} to {fmt.format(max(xs))})"
-thr = [p[2] / p[0] for p in pairs]
-p99 = [p[3] / p[1] for p in pairs]
-cpu = [(p[8] - p[7]) / hz for p in pairs]
-hwm = [p[9] / 1024 for p in pairs]
-miss = [p[5] - p[4] for p in pairs]
-lost = [p[6] for p in pairs]
 rows = []
 def row(what, value, bar, ok):
     rows.append(f"| {what} | {value} | {bar} | {'yes' if ok else '**no**'} |")
-row("throughput with / without reqmon (wrk, keep-alive)", f(thr), ">= 0.95", statistics.median(thr) >= 0.95)
-row("p99 latency with / without reqmon", f(p99), "<= 1.10", statistics.median(p99) <= 1.10)
-row("throughput without reqmon, req/s", f([p[0] for p in pairs], "{:.0f}"), "", True)
-row("throughput with reqmon, req/s", f([p[2] for p in pairs], "{:.0f}"), "", True)
-row("reqmon CPU seconds per ${DURATION} s run", f(cpu, "{:.2f}"), "", True)
-row("reqmon CPU share of the run (one core = 100%)", f([c / ${DURATION} * 100 for c in cpu], "{:.1f}%"), "", True)
-row("reqmon peak RSS per attached run, MiB", f(hwm, "{:.1f}"), "", True)
-row("reqmon count minus wrk completed (wrk, ${CONNS} connections)", f(miss, "{:.0f}"), "0 to ${CONNS} (in flight)", all(0 <= m <= ${CONNS} for m in miss))
-row("lost events in the wrk runs", f(lost, "{:.0f}"), "0", max(lost) == 0)
+# Per workload and round, the three set-ups' runs; ratios against "none" of the same round.
+side = []
+for wl, name in [("small", "return 200"), ("file4k", "4 KiB static file")]:
+    rr = [r for r in runs if r[0] == wl]
+    by = {s: [list(map(float, r[2:])) for r in rr if r[1] == s] for s in ("none", "log", "reqmon")}
+    n = min(len(v) for v in by.values())
+    thr_log = [by["log"][i][0] / by["none"][i][0] for i in range(n)]
+    thr_rq = [by["reqmon"][i][0] / by["none"][i][0] for i in range(n)]
+    p99_log = [by["log"][i][1] / by["none"][i][1] for i in range(n)]
+    p99_rq = [by["reqmon"][i][1] / by["none"][i][1] for i in range(n)]
+    cpu_us = [by["reqmon"][i][5] / hz / by["reqmon"][i][3] * 1e6 if by["reqmon"][i][3] else 0 for i in range(n)]
+    miss = [by["reqmon"][i][3] - by["reqmon"][i][2] for i in range(n)]
+    lost = [by["reqmon"][i][4] for i in range(n)]
+    side.append(f"| {name} | {f([r[0] for r in by['none']], '{:.0f}')} | {f(thr_log)} | {f(thr_rq)} | {f(p99_log)} | {f(p99_rq)} | {f(cpu_us, '{:.2f}')} | {f(miss, '{:.0f}')} | {f(lost, '{:.0f}')} |")
+    m = statistics.median
+    row(f"{name}: throughput with reqmon / nothing", f(thr_rq), ">= 0.95 and >= the access log's", m(thr_rq) >= 0.95 and m(thr_rq) >= m(thr_log))
+    row(f"{name}: throughput with the access log / nothing", f(thr_log), "", True)
+    row(f"{name}: p99 latency with reqmon / nothing", f(p99_rq), "<= 1.10", m(p99_rq) <= 1.10)
+    row(f"{name}: reqmon CPU per request, µs", f(cpu_us, "{:.2f}"), "<= 0.83", m(cpu_us) <= 0.83)
+    row(f"{name}: reqmon count minus wrk completed", f(miss, "{:.0f}"), "0 to ${CONNS} (in flight)", all(0 <= x <= ${CONNS} for x in miss))
+    row(f"{name}: lost events", f(lost, "{:.0f}"), "0", max(lost) == 0)
 row("ab -n ${AB_N} -c 16, no keep-alive: reqmon count / completed", f"${ab_total} / ${ab_done} (failed ${ab_failed})", "equal", int("${ab_total}") == int("${ab_done}"))
 row("lost events in the ab run", "${ab_lost}", "0", int("${ab_lost}") == 0)
 row("replay, requests/s on one core (--replay --print-stats)", f([r[0] for r in replay], "{:,.0f}"), ">= 1,000,000", statistics.median([r[0] for r in replay]) >= 1e6)
@@ -382,12 +416,16 @@ md = [
   "# reqmon benchmarks", "",
   f"Measured by \`scripts/bench.sh\` on {datetime.date.today().isoformat()}: {os.cpu_count()} CPUs ({cpu_model}), "
   f"{mem:.0f} GiB, kernel {os.uname().release}, reqmon {commit}. Every figure is a median (min to max) over "
-  f"${PAIRS} alternating pairs of ${DURATION} s runs (overhead) or 3 runs (replay). The machine is shared "
+  f"${PAIRS} rounds of ${DURATION} s runs (overhead) or 3 runs (replay). The machine is shared "
   "and noisy: compare the ratios, which are measured in one run.", "",
-  "Set-up: nginx (1 worker, \`return 200\`, access log off) on loopback; wrk -t1 -c${CONNS} with keep-alive; "
+  "Set-up: nginx (1 worker, \`return 200\` or a 4 KiB file with sendfile off, access log off) on loopback; wrk -t1 -c${CONNS} with keep-alive; "
   "reqmon attached by the master PID with default settings (4 KiB payload prefix, 8 MiB ring buffer, request "
   "log on); wrk, nginx and reqmon share the same 2 cores. One nginx worker: with two, how wrk's connections "
   "split between them decided each run (p99 0.3 or 4 ms), which hid reqmon's own effect.", "",
+  "Against nginx's own access log (the \`timed\` format with \$request_time, unbuffered, on a second port of the same "
+  "server block), in rotating order each round: throughput and p99 relative to nginx with nothing attached and no log.", "",
+  "| workload | nothing, req/s | access log: throughput | reqmon: throughput | access log: p99 | reqmon: p99 | reqmon CPU per request, µs | reqmon count - wrk completed | lost |",
+  "|---|---|---|---|---|---|---|---|---|", *side, "",
   "| what | measured | bar | meets bar |", "|---|---|---|---|", *rows, "",
   "Where the time goes and what was done about it: [performance.md](performance.md).", ""]
 text = "\n".join(md)

@@ -152,5 +152,6 @@ enum rq_stat {
 	RQ_STAT_TLS_DATA,       /* TLS plaintext records submitted */
 	RQ_STAT_TLS_CIPHER_BYTES, /* TLS ciphertext bytes seen and not copied */
 	RQ_STAT_TLS_UNBOUND,    /* TLS plaintext dropped: its TCP connection was not known */
+	RQ_STAT_BODY_SKIPPED,   /* body bytes of a known length counted, not copied */
 	RQ_STAT_MAX,
 };

@@ -337,6 +337,7 @@ int RunLive(Options o) {
       counters["kernel_tls_records"] = kc.tls_data;
       counters["kernel_tls_ciphertext_bytes"] = kc.tls_cipher_bytes;
       counters["kernel_tls_unbound"] = kc.tls_unbound;
+      counters["kernel_body_bytes_not_copied"] = kc.body_skipped_bytes;
       counters["tls_uprobes"] = cap->TlsLinks();
       counters["connections_open"] = pipe.tracker().counters().connections_open;
       counters["targets"] = cap->TargetPids().size();

@@ -458,7 +458,8 @@ CaptureCounters BpfCapture::Counters() const {
   if (ncpu <= 0) return c;
   std::vector<uint64_t> vals(ncpu);
   uint64_t* fields[RQ_STAT_MAX] = {&c.lost,     &c.data,     &c.truncated,        &c.conn,
-                                   &c.tls_data, &c.tls_cipher_bytes, &c.tls_unbound};
+                                   &c.tls_data, &c.tls_cipher_bytes, &c.tls_unbound,
+                                   &c.body_skipped_bytes};
   for (uint32_t i = 0; i < RQ_STAT_MAX; ++i) {
     if (bpf_map__lookup_elem(impl_->maps.stats, &i, sizeof(i), vals.data(),
                              vals.size() * sizeof(uint64_t), 0) != 0)

@@ -38,6 +38,7 @@ struct CaptureCounters {
   uint64_t tls_data = 0;   ///< TLS plaintext records submitted
   uint64_t tls_cipher_bytes = 0;  ///< TLS ciphertext bytes seen, not copied
   uint64_t tls_unbound = 0;       ///< TLS plaintext dropped: connection unknown
+  uint64_t body_skipped_bytes = 0;  ///< body bytes of a known length counted, not copied
 };
 
 /// Called for each record, in ring-buffer order, on the thread that calls Poll().

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""An HTTP/1.1 server that controls how its responses reach the socket, for the tests of what the
+kernel copies (bpf/framing.bpf.h). Keep-alive and pipelining; every request it answers is written
+to the log file as "METHOD PATH STATUS REQUEST_BYTES RESPONSE_BYTES", the ground truth.
+
+  GET /len/N        head and N body bytes (Content-Length) in one write
+  GET /split/N      the head in one write, the body in writes of at most 64 KiB
+  GET /chunked/N    N body bytes chunked (chunks of 1000 bytes and a last short one)
+  GET /status/S     status S with a 5-byte body (S = 204 or 304: no body, Content-Length: 5)
+  HEAD /len/N       the head of GET /len/N, no body
+  POST /upload      reads the Content-Length body, answers 200 "ok"
+The responses to requests that arrived together (pipelined) are written together, in one write.
+
+usage: framing_server.py PORT LOGFILE
+"""
+import socket
+import sys
+import threading
+
+port, log_path = int(sys.argv[1]), sys.argv[2]
+log_lock = threading.Lock()
+
+
+def log(line):
+    with log_lock, open(log_path, "a") as f:
+        f.write(line + "\n")
+
+
+def respond(method, path):
+    """Returns (status, list of byte strings each written by its own send)."""
+    parts = path.strip("/").split("/")
+    kind, arg = parts[0], int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    if kind == "status":
+        head = f"HTTP/1.1 {arg} X\r\nContent-Length: 5\r\n\r\n".encode()
+        return arg, [head + (b"" if arg in (204, 304) or method == "HEAD" else b"hello")]
+    if kind == "chunked":
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        body, left = b"", arg
+        while left > 0:
+            n = min(1000, left)
+            body += b"%x\r\n" % n + b"c" * n + b"\r\n"
+            left -= n
+        return 200, [head + body + b"0\r\n\r\n"]
+    if kind in ("len", "split"):
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {arg}\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
+        body = b"" if method == "HEAD" else bytes((i * 7) & 0xFF for i in range(arg))
+        if kind == "len":
+            return 200, [head + body]
+        return 200, [head] + [body[i:i + 65536] for i in range(0, len(body), 65536)]
+    if kind == "upload":
+        return 200, [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+    return 404, [b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"]
+
+
+def serve(conn):
+    buf = b""
+    try:
+        while True:
+            data = conn.recv(1 << 20)
+            if not data:
+                return
+            buf += data
+            batch, close = [], False
+            while True:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                head = buf[:end].decode("latin-1").split("\r\n")
+                method, path, _ = head[0].split(" ")
+                length = 0
+                for h in head[1:]:
+                    name, _, value = h.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                    if name.strip().lower() == "connection" and value.strip().lower() == "close":
+                        close = True
+                if len(buf) < end + 4 + length:
+                    break
+                req_bytes = end + 4 + length
+                buf = buf[req_bytes:]
+                status, writes = respond(method, path)
+                log(f"{method} {path} {status} {req_bytes} {sum(len(w) for w in writes)}")
+                batch.append(writes)
+            if len(batch) == 1:
+                for w in batch[0]:
+                    conn.sendall(w)
+            elif batch:
+                conn.sendall(b"".join(b"".join(w) for w in batch))
+            if close:
+                return
+    finally:
+        conn.close()
+
+
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(64)
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
