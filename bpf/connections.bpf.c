@@ -16,9 +16,7 @@ static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct soc
 	ev.role = role;
 	ev.syscall = sys;
 	ev.ret = ret;
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags()))
-		count(RQ_STAT_LOST);
-	else
+	if (rq_output(&ev, sizeof(ev)) == 0)
 		count(RQ_STAT_CONN);
 }
 

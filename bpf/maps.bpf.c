@@ -20,3 +20,5 @@ const volatile __u64 wakeup_bytes = 1 << 20;
 __u64 target_bits[RQ_PID_BITS / 64];
 #endif
 bool tls_seen = false;
+__u64 lost_seq = 0;
+__u64 marked_seq = 0;

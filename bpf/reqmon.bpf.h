@@ -445,6 +445,46 @@ static __always_inline bool tls_record_start(const __u8 *p, long len)
 	return len >= 5 && p[0] >= 20 && p[0] <= 23 && p[1] == 3 && p[2] <= 4;
 }
 
+/* Lost records, told in band. When the ring buffer has no room for a record, the next record
+ * submitted (on any CPU) is preceded by an RQ_EV_LOST record: whatever the reader gets after it
+ * may follow records that never arrived, so it must not pair a request with a response across
+ * it. lost_seq counts every record lost; marked_seq is lost_seq as of the last marker. A record
+ * is only submitted once the losses before it are marked: if the marker finds no room, the
+ * record counts as lost too. */
+extern __u64 lost_seq;
+extern __u64 marked_seq;
+
+static __always_inline void note_lost(void)
+{
+	count(RQ_STAT_LOST);
+	__sync_fetch_and_add(&lost_seq, 1);
+}
+
+/* bpf_ringbuf_output() of one record, preceded by a loss marker when records were lost since
+ * the last one; counts a record that found no room. Returns 0 when the record was submitted. */
+static __always_inline long rq_output(void *data, __u64 size)
+{
+	__u64 seq = *(volatile __u64 *)&lost_seq;
+
+	if (seq != *(volatile __u64 *)&marked_seq) {
+		struct rq_lost_event m = {};
+		__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+
+		fill_header(&m.h, RQ_EV_LOST, id, -1, now, now);
+		m.lost = seq;
+		if (bpf_ringbuf_output(&events, &m, sizeof(m), rb_flags())) {
+			note_lost();
+			return -1;
+		}
+		*(volatile __u64 *)&marked_seq = seq;
+	}
+	if (bpf_ringbuf_output(&events, data, size, rb_flags())) {
+		note_lost();
+		return -1;
+	}
+	return 0;
+}
+
 /* Fills the scratch record for the data described by *a (ret bytes moved) and copies the
  * payload prefix; returns it, or NULL. */
 static __always_inline struct rq_scratch *build_data(const struct rq_args *a, long ret, __u64 id,
@@ -507,9 +547,7 @@ static __always_inline void submit_data(struct rq_scratch *s, __u32 stat)
 	__u32 len = s->ev.payload_len;
 
 	len = len ? bound_len(len) : 0;
-	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + len, rb_flags()))
-		count(RQ_STAT_LOST);
-	else
+	if (rq_output(s, sizeof(s->ev) + len) == 0)
 		count(stat);
 }
 
