@@ -69,6 +69,7 @@ extern const volatile __u32 max_payload;  /* payload prefix copied per syscall *
 extern const volatile bool filter_all;    /* --all: every process but reqmon */
 extern const volatile bool filter_cgroup; /* --cgroup given */
 extern const volatile bool filter_comm;   /* --comm given */
+extern const volatile bool filter_port;   /* --port given */
 extern const volatile __u32 self_tgid;    /* reqmon itself, never observed */
 extern const volatile __u64 wakeup_bytes; /* wake the reader past this backlog */
 
@@ -96,6 +97,16 @@ RQ_EXTERN struct {
 	__type(key, char[RQ_COMM_LEN]);
 	__type(value, __u8);
 } target_comms SEC(".maps");
+
+/* --port: TCP ports (host order). A process that starts listening on one is observed from its
+ * listen() on (default build), so that a server started later counts from its first request;
+ * the loader's scan of /proc once a second finds the rest. */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RQ_MAX_COMMS);
+	__type(key, __u16);
+	__type(value, __u8);
+} target_ports SEC(".maps");
 
 /* One scratch record per CPU. A plain array indexed by CPU rather than a per-CPU array, whose
  * values are capped at 32 KiB; programs here do not migrate or nest on a CPU. Sized to the
