@@ -11,9 +11,10 @@
   paced PORT PATH COUNT INTERVAL OUT  COUNT requests (a connection each), one every INTERVAL s, to
                                       PATH/I; writes "wall_time status path" per request to OUT
                                       (status 0: no answer); stops early when OUT.stop exists
-  first API MASTER T0 TIMEOUT         waits until reqmon's /stats counts a request served by
-                                      MASTER or one of its children; prints seconds since T0
-                                      (a time.time() value), or -1 after TIMEOUT seconds
+  first API OLD_PIDS T0_FILE TIMEOUT  waits until reqmon's /requests has a request served by a
+                                      process not in OLD_PIDS (comma-separated); prints seconds
+                                      since the time.time() value T0_FILE holds, or -1 after
+                                      TIMEOUT seconds
   rss PID OUT STOP                    samples VmRSS of PID every 0.1 s into OUT's max until STOP
                                       exists (at most 600 s); writes "max_kib" to OUT
 """
@@ -133,21 +134,28 @@ def children(pid):
     return out
 
 
-def first(api, master, t0, timeout):
-    pids = {master}
+def first(api, old_pids, t0_file, timeout):
+    """The first request reqmon counts from a process not in old_pids, in seconds after the
+    time (time.time()) that t0_file holds; started before the new server, so that nothing of
+    this probe's own start-up is in the figure."""
+    old = {int(p) for p in old_pids.split(",") if p}
     deadline = time.time() + timeout
     while time.time() < deadline:
-        pids.update(children(master))
         try:
-            with urllib.request.urlopen("http://%s/stats" % api, timeout=1) as r:
-                stats = json.load(r)
-            for p in stats.get("processes", []):
-                if p.get("pid") in pids and p.get("count", 0) > 0:
-                    print("%.3f" % (time.time() - t0))
-                    return
-        except OSError:
+            # /requests shows each request as it is counted (/stats' processes once a second).
+            with urllib.request.urlopen("http://%s/requests?limit=20" % api, timeout=1) as r:
+                recent = json.load(r)
+            new = [q for q in recent.get("requests", [])
+                   if q.get("pid") not in old and not q.get("incomplete")]
+            if os.path.exists(t0_file) and new:
+                seen = time.time()
+                with open(t0_file) as f:
+                    print("%.3f" % (seen - float(f.read())))
+                sys.stderr.write("first: %s\n" % json.dumps(new[-1]))
+                return
+        except (OSError, ValueError):
             pass
-        time.sleep(0.02)
+        time.sleep(0.01)
     print("-1")
 
 
@@ -176,7 +184,7 @@ def main(argv):
     elif cmd == "paced":
         paced(int(args[0]), args[1], int(args[2]), float(args[3]), args[4])
     elif cmd == "first":
-        first(args[0], int(args[1]), float(args[2]), float(args[3]))
+        first(args[0], args[1], args[2], float(args[3]))
     elif cmd == "rss":
         rss(int(args[0]), args[1], args[2])
     else:
