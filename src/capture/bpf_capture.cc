@@ -246,7 +246,8 @@ struct BpfCapture::Impl {
     if (flags & RQ_DATA_TLS_CIPHER) {
       uint32_t pid;
       std::memcpy(&pid, static_cast<const char*>(data) + offsetof(rq_event_header, pid), 4);
-      tls->TlsSeen(static_cast<pid_t>(pid));
+      // Named in tls_not_covered at once when no OpenSSL covers it.
+      if (tls->TlsSeen(static_cast<pid_t>(pid))) WakeTls();
     }
   }
 
