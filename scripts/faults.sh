@@ -472,7 +472,7 @@ md = ["## Load and faults", "",
       "RCU grace period each), and the drain loop's once-a-second read of the uprobe count waited "
       "for that lock. The restarted nginx's first request showed up 0.6 to 1.2 s after its start; "
       "now the drain thread and the sampler read a copy published after each attach pass, and it "
-      "shows up within 0.1 to 0.25 s (the rows below).", "",
+      "shows up a few milliseconds after nginx answered it (the rows below).", "",
       "| scenario | result | figures |", "|---|---|---|"]
 md += [f"| {n} | {v} | {f.replace('|', '/')} |" for n, v, f in rows]
 md.append("")
