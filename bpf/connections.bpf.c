@@ -16,9 +16,7 @@ static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct soc
 	ev.role = role;
 	ev.syscall = sys;
 	ev.ret = ret;
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags()))
-		count(RQ_STAT_LOST);
-	else
+	if (rq_output(&ev, sizeof(ev)) == 0)
 		count(RQ_STAT_CONN);
 }
 
@@ -31,7 +29,7 @@ static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct soc
  * first bytes read or written open them (the role follows from whether a request or a response
  * came first), and the reader tells a reused fd by its new endpoints. */
 enum { RQ_TCP_ESTABLISHED = 1, RQ_TCP_SYN_SENT = 2, RQ_TCP_SYN_RECV = 3, RQ_TCP_FIN_WAIT1 = 4,
-       RQ_TCP_CLOSE = 7, RQ_TCP_CLOSE_WAIT = 8, RQ_TCP_LAST_ACK = 9 };
+       RQ_TCP_CLOSE = 7, RQ_TCP_CLOSE_WAIT = 8, RQ_TCP_LAST_ACK = 9, RQ_TCP_LISTEN = 10 };
 
 SEC("raw_tracepoint/inet_sock_set_state")
 int inet_sock_set_state(struct bpf_raw_tracepoint_args *ctx)
@@ -51,6 +49,18 @@ int inet_sock_set_state(struct bpf_raw_tracepoint_args *ctx)
 		if (oldstate != RQ_TCP_ESTABLISHED && oldstate != RQ_TCP_CLOSE_WAIT &&
 		    oldstate != RQ_TCP_SYN_SENT && oldstate != RQ_TCP_SYN_RECV)
 			return 0;
+	} else if (newstate == RQ_TCP_LISTEN) {
+		/* --port: a process that starts listening on a chosen port is observed from now on
+		 * (a server restarted, or started after reqmon); its children are followed. */
+		__u32 tgid = id >> 32;
+		__u16 port;
+
+		if (!filter_port || !sk || tgid == self_tgid)
+			return 0;
+		port = RQ_CAST(struct sock, sk)->__sk_common.skc_num;
+		if (bpf_map_lookup_elem(&target_ports, &port) && !target_has(tgid))
+			target_add(tgid);
+		return 0;
 	} else if (newstate != RQ_TCP_SYN_SENT) {
 		return 0;
 	}

@@ -13,6 +13,7 @@ const volatile __u32 max_payload = RQ_DEFAULT_PAYLOAD;
 const volatile bool filter_all = false;
 const volatile bool filter_cgroup = false;
 const volatile bool filter_comm = false;
+const volatile bool filter_port = false;
 const volatile __u32 self_tgid = 0;
 const volatile __u64 wakeup_bytes = 1 << 20;
 
@@ -20,3 +21,5 @@ const volatile __u64 wakeup_bytes = 1 << 20;
 __u64 target_bits[RQ_PID_BITS / 64];
 #endif
 bool tls_seen = false;
+__u64 lost_seq = 0;
+__u64 marked_seq = 0;

@@ -15,8 +15,7 @@ static __always_inline void submit_proc(__u32 kind, __u32 pid, __u32 ppid)
 	ev.ppid = ppid;
 	ev.kind = kind;
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), rb_flags()))
-		count(RQ_STAT_LOST);
+	rq_output(&ev, sizeof(ev));
 }
 
 /* A raw tracepoint gives the task pointers, so a new thread (same tgid) can be told apart from a

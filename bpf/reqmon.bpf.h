@@ -82,6 +82,7 @@ extern const volatile __u32 max_payload;  /* payload prefix copied per syscall *
 extern const volatile bool filter_all;    /* --all: every process but reqmon */
 extern const volatile bool filter_cgroup; /* --cgroup given */
 extern const volatile bool filter_comm;   /* --comm given */
+extern const volatile bool filter_port;   /* --port given */
 extern const volatile __u32 self_tgid;    /* reqmon itself, never observed */
 extern const volatile __u64 wakeup_bytes; /* wake the reader past this backlog */
 
@@ -109,6 +110,16 @@ RQ_EXTERN struct {
 	__type(key, char[RQ_COMM_LEN]);
 	__type(value, __u8);
 } target_comms SEC(".maps");
+
+/* --port: TCP ports (host order). A process that starts listening on one is observed from its
+ * listen() on (default build), so that a server started later counts from its first request;
+ * the loader's scan of /proc once a second finds the rest. */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RQ_MAX_COMMS);
+	__type(key, __u16);
+	__type(value, __u8);
+} target_ports SEC(".maps");
 
 /* One scratch record per CPU. A plain array indexed by CPU rather than a per-CPU array, whose
  * values are capped at 32 KiB; programs here do not migrate or nest on a CPU. Sized to the
@@ -470,6 +481,46 @@ static __always_inline bool tls_record_start(const __u8 *p, long len)
 	return len >= 5 && p[0] >= 20 && p[0] <= 23 && p[1] == 3 && p[2] <= 4;
 }
 
+/* Lost records, told in band. When the ring buffer has no room for a record, the next record
+ * submitted (on any CPU) is preceded by an RQ_EV_LOST record: whatever the reader gets after it
+ * may follow records that never arrived, so it must not pair a request with a response across
+ * it. lost_seq counts every record lost; marked_seq is lost_seq as of the last marker. A record
+ * is only submitted once the losses before it are marked: if the marker finds no room, the
+ * record counts as lost too. */
+extern __u64 lost_seq;
+extern __u64 marked_seq;
+
+static __always_inline void note_lost(void)
+{
+	count(RQ_STAT_LOST);
+	__sync_fetch_and_add(&lost_seq, 1);
+}
+
+/* bpf_ringbuf_output() of one record, preceded by a loss marker when records were lost since
+ * the last one; counts a record that found no room. Returns 0 when the record was submitted. */
+static __always_inline long rq_output(void *data, __u64 size)
+{
+	__u64 seq = *(volatile __u64 *)&lost_seq;
+
+	if (seq != *(volatile __u64 *)&marked_seq) {
+		struct rq_lost_event m = {};
+		__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+
+		fill_header(&m.h, RQ_EV_LOST, id, -1, now, now);
+		m.lost = seq;
+		if (bpf_ringbuf_output(&events, &m, sizeof(m), rb_flags())) {
+			note_lost();
+			return -1;
+		}
+		*(volatile __u64 *)&marked_seq = seq;
+	}
+	if (bpf_ringbuf_output(&events, data, size, rb_flags())) {
+		note_lost();
+		return -1;
+	}
+	return 0;
+}
+
 /* Copies up to want bytes of the data described by *a into s->payload; returns bytes copied. */
 static __always_inline __u32 copy_payload(struct rq_scratch *s, const struct rq_args *a, __u32 want)
 {
@@ -577,9 +628,7 @@ static __always_inline void submit_data(struct rq_scratch *s, __u32 stat)
 	__u32 len = s->ev.payload_len;
 
 	len = len ? bound_len(len) : 0;
-	if (bpf_ringbuf_output(&events, &s->ev, sizeof(s->ev) + len, rb_flags()))
-		count(RQ_STAT_LOST);
-	else
+	if (rq_output(&s->ev, sizeof(s->ev) + len) == 0)
 		count(stat);
 }
 

@@ -430,6 +430,11 @@ md = [
   "Where the time goes and what was done about it: [performance.md](performance.md).", ""]
 text = "\n".join(md)
 print(text)
+# scripts/faults.sh's section, written by it, stays.
+old = open(out).read() if os.path.exists(out) else ""
+kept = old.find("\n## Load and faults")
+if kept >= 0:
+    text = text.rstrip("\n") + "\n" + old[kept:]
 open(out, "w").write(text)
 PY
 log "written to $out_md"

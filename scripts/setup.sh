@@ -45,10 +45,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian's nginx and prometheus packages start system services; reqmon's tests run their own.
+  # A policy-rc.d that refuses keeps them from starting while the packages install (unless the
+  # machine already has one).
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
   systemctl disable --now nginx prometheus prometheus-alertmanager >/dev/null 2>&1 || true
-  pkill -x nginx >/dev/null 2>&1 || true
+  # Where there is no init to ask, the package's own nginx, by its pid file (never by name: other
+  # nginx on the machine are not ours to end).
+  if [ -s /run/nginx.pid ] && grep -q nginx "/proc/$(cat /run/nginx.pid)/comm" 2>/dev/null; then
+    kill "$(cat /run/nginx.pid)" 2>/dev/null || true
+  fi
 else
   echo "setup.sh: Debian packages already installed"
 fi

@@ -31,7 +31,10 @@ enum rq_event_type {
 	RQ_EV_OPEN = 2,  /* a TCP connection accepted or connected */
 	RQ_EV_CLOSE = 3, /* a TCP socket fd closed */
 	RQ_EV_PROC = 4,  /* a followed process forked, exec'd or exited */
-	RQ_EV_LOST = 5,  /* written by the recorder, not the kernel: lost-event count so far */
+	RQ_EV_LOST = 5,  /* records were lost before this one: lost-record count so far. The kernel
+	                  * writes one before the first record it submits after a loss (in band:
+	                  * nothing after it follows the lost records unmarked); the recorder writes
+	                  * the count it read when it changes (capture files) */
 };
 
 /* Direction of a data record, from the observed process's point of view. */
@@ -137,10 +140,11 @@ struct rq_proc_event {
 	char comm[RQ_COMM_LEN];
 };
 
-/* RQ_EV_LOST (capture files only). */
+/* RQ_EV_LOST. */
 struct rq_lost_event {
 	struct rq_event_header h;
-	__u64 lost;      /* records the kernel could not hand over, since capture start */
+	__u64 lost;      /* records the kernel could not hand over, since capture start (pid, tid:
+	                  * the process whose record followed the loss; 0 from the recorder) */
 };
 
 /* Indices of the per-CPU counters map "stats". */

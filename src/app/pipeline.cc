@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "pipeline.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "reqmon/abi.h"
@@ -20,8 +21,7 @@ void Pipeline::OnRecord(const void* data, size_t len) {
     if (type == RQ_EV_LOST) {
       rq_lost_event ev;
       std::memcpy(&ev, data, sizeof(ev));
-      recorded_lost_ = ev.lost;
-      return;
+      recorded_lost_ = std::max<uint64_t>(recorded_lost_, ev.lost);
     }
   }
   std::string err;
@@ -39,6 +39,8 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
           {"data_bytes", tc.data_bytes},
           {"http_answered_unparsed", tc.http.answered_unparsed},
           {"http_orphan_responses", tc.http.orphan_responses},
+          {"loss_marks", tc.loss_marks},
+          {"loss_resyncs", tc.loss_resyncs},
           {"tls_records", tc.tls_records},
           {"tls_connections", tc.tls_connections}};
 }

@@ -93,6 +93,7 @@ struct LoadedMaps {
   bpf_map* targets = nullptr;
   bpf_map* target_cgroups = nullptr;
   bpf_map* target_comms = nullptr;
+  bpf_map* target_ports = nullptr;
   bpf_map* stats = nullptr;
   bpf_map* events = nullptr;
 };
@@ -100,7 +101,7 @@ struct LoadedMaps {
 // Settings that reach the programs as read-only globals, and map sizes.
 struct LoadSettings {
   uint32_t max_payload;
-  bool filter_all, filter_cgroup, filter_comm;
+  bool filter_all, filter_cgroup, filter_comm, filter_port;
   uint32_t self_tgid;
   uint64_t ring_bytes;
 };
@@ -129,6 +130,7 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
   skel->rodata->filter_all = st.filter_all;
   skel->rodata->filter_cgroup = st.filter_cgroup;
   skel->rodata->filter_comm = st.filter_comm;
+  skel->rodata->filter_port = st.filter_port;
   skel->rodata->self_tgid = st.self_tgid;
   // Woken every 64 KiB of records under load (a few hundred): batches stay short, so the server
   // never waits long behind reqmon; the 5 ms poll picks up the trickle when it is quiet.
@@ -156,7 +158,7 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
     out->target_bits_words = sizeof(skel->bss->target_bits) / sizeof(uint64_t);
   }
   out->maps = {skel->maps.targets, skel->maps.target_cgroups, skel->maps.target_comms,
-               skel->maps.stats, skel->maps.events};
+               skel->maps.target_ports, skel->maps.stats, skel->maps.events};
   out->attach = [](void* s) { return Attach(static_cast<Skel*>(s)); };
   out->destroy = [](void* s) { Destroy(static_cast<Skel*>(s)); };
   out->name = name;
@@ -244,7 +246,8 @@ struct BpfCapture::Impl {
     if (flags & RQ_DATA_TLS_CIPHER) {
       uint32_t pid;
       std::memcpy(&pid, static_cast<const char*>(data) + offsetof(rq_event_header, pid), 4);
-      tls->TlsSeen(static_cast<pid_t>(pid));
+      // Named in tls_not_covered at once when no OpenSSL covers it.
+      if (tls->TlsSeen(static_cast<pid_t>(pid))) WakeTls();
     }
   }
 
@@ -289,6 +292,10 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
     *error = "at most " + std::to_string(RQ_MAX_COMMS) + " --comm names";
     return nullptr;
   }
+  if (config.ports.size() > RQ_MAX_COMMS) {
+    *error = "at most " + std::to_string(RQ_MAX_COMMS) + " --port numbers";
+    return nullptr;
+  }
 
   std::unique_ptr<BpfCapture> cap(new BpfCapture(config));
   Impl& im = *cap->impl_;
@@ -323,7 +330,8 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
   }
 
   LoadSettings st{config.payload_bytes, config.all, !cgroup_ids.empty(), !config.comms.empty(),
-                  static_cast<uint32_t>(getpid()), static_cast<uint64_t>(rb_mb) << 20};
+                  !config.ports.empty(), static_cast<uint32_t>(getpid()),
+                  static_cast<uint64_t>(rb_mb) << 20};
   // Loads one build, puts the targets in its maps (before attaching, so that no early event is
   // filtered out) and attaches every program; a build that loads but does not attach is
   // unloaded again.
@@ -339,6 +347,8 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
       std::strncpy(key, c.c_str(), RQ_COMM_LEN - 1);
       bpf_map__update_elem(im.maps.target_comms, key, sizeof(key), &one, 1, BPF_ANY);
     }
+    for (uint16_t port : config.ports)
+      bpf_map__update_elem(im.maps.target_ports, &port, sizeof(port), &one, 1, BPF_ANY);
     cap->RefreshTargets();
     attach_failed = false;
     if (int err = im.loaded.attach(im.loaded.skel); err) {

@@ -255,6 +255,20 @@ void TlsProbes::Report(Proc& p) {
 
 void TlsProbes::Sync(const std::vector<pid_t>& pids) {
   std::lock_guard<std::mutex> lock(mu_);
+  std::vector<pid_t> seen;
+  {
+    std::lock_guard<std::mutex> q(seen_mu_);
+    seen.swap(seen_queue_);
+  }
+  for (pid_t pid : seen) {
+    auto it = procs_.find(pid);
+    if (it == procs_.end()) {
+      seen_pending_.insert(pid);
+    } else if (!it->second.info.tls_seen) {
+      it->second.info.tls_seen = true;
+      Report(it->second);
+    }
+  }
   std::set<pid_t> want(pids.begin(), pids.end());
   for (auto it = procs_.begin(); it != procs_.end();) {
     if (want.count(it->first)) {
@@ -262,6 +276,10 @@ void TlsProbes::Sync(const std::vector<pid_t>& pids) {
       continue;
     }
     Detach(it->second);
+    {
+      std::lock_guard<std::mutex> q(seen_mu_);
+      seen_once_.erase(it->first);  // the pid may be another process's next
+    }
     it = procs_.erase(it);
   }
   for (pid_t pid : want) {
@@ -278,33 +296,33 @@ void TlsProbes::Sync(const std::vector<pid_t>& pids) {
     Report(p);
   }
   seen_pending_.clear();
+  Publish();
 }
 
-void TlsProbes::TlsSeen(pid_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = procs_.find(pid);
-  if (it == procs_.end()) {
-    seen_pending_.insert(pid);
-    return;
+void TlsProbes::Publish() {
+  std::vector<TlsProcess> out;
+  size_t n = 0;
+  for (const auto& [pid, p] : procs_) {
+    if (p.info.covered || p.reported) out.push_back(p.info);
+    n += p.links.size();
   }
-  if (it->second.info.tls_seen) return;
-  it->second.info.tls_seen = true;
-  Report(it->second);
+  {
+    std::lock_guard<std::mutex> lock(pub_mu_);
+    published_.swap(out);
+  }
+  links_.store(n, std::memory_order_relaxed);
+}
+
+bool TlsProbes::TlsSeen(pid_t pid) {
+  std::lock_guard<std::mutex> lock(seen_mu_);
+  if (seen_once_.size() >= 65536 || !seen_once_.insert(pid).second) return false;
+  seen_queue_.push_back(pid);
+  return true;
 }
 
 std::vector<TlsProcess> TlsProbes::Processes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<TlsProcess> out;
-  for (const auto& [pid, p] : procs_)
-    if (p.info.covered || p.reported) out.push_back(p.info);
-  return out;
-}
-
-size_t TlsProbes::links() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t n = 0;
-  for (const auto& [pid, p] : procs_) n += p.links.size();
-  return n;
+  std::lock_guard<std::mutex> lock(pub_mu_);
+  return published_;
 }
 
 }  // namespace reqmon

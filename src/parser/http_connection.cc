@@ -560,6 +560,34 @@ void HttpConnection::Finish(uint64_t ts_ns) {
   active_ = false;
 }
 
+void HttpConnection::OnRecordsLost() {
+  if (!active_ || upgraded_) return;
+  ++counters_->stream_losses;
+  if (!held_.empty()) {
+    CountUnparsed(held_.size(), false);
+    held_.clear();
+  }
+  // The response first: one whose head was parsed answers the oldest request (as at a gap).
+  for (Stream* s : {&resp_, &req_}) {
+    if (!s->synced) {
+      s->skipped_while_lost = true;
+      continue;
+    }
+    if (s->in_message) {
+      LoseSync(*s, s->cur_exit, 0);
+      --counters_->stream_losses;  // one loss for the connection, counted above
+    } else {
+      s->synced = false;
+    }
+    s->skipped_while_lost = true;
+  }
+  while (pending_count_ > 0) {
+    EmitIncomplete(*Front());
+    PopPending();
+  }
+  unanswered_ = Pending{};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pending requests.
 

@@ -73,6 +73,7 @@ uint32_t ConnectionTracker::Start(uint64_t key, uint32_t pid, int32_t fd, rq_rol
   s.used = true;
   s.is_h2 = false;
   s.probed = false;
+  s.loss_epoch = loss_epoch_;  // nothing of it came before the losses known so far
   s.conn.Reset(pid, fd, next_connection_id_++, role, ep, conn_options_, &counters_.http, &sink_);
   PushFront(i);
   index_.emplace(key, i);
@@ -133,6 +134,16 @@ void ConnectionTracker::OnData(const rq_data_event& ev, std::string_view payload
     slots_[i]->conn.UpdateEndpoints(ev.ep);
   }
   Slot& s = *slots_[i];
+  if (s.loss_epoch != loss_epoch_) [[unlikely]] {
+    // Records were lost since this connection's last record: some of them may have been its.
+    s.loss_epoch = loss_epoch_;
+    ++counters_.loss_resyncs;
+    if (s.is_h2) {
+      s.h2->OnRecordsLost();
+    } else {
+      s.conn.OnRecordsLost();
+    }
+  }
   if (s.is_h2) {
     s.h2->UpdateEndpoints(ev.ep);
     s.h2->OnData(ev, payload);
@@ -207,6 +218,15 @@ void ConnectionTracker::OnProc(const rq_proc_event& ev) {
     if (static_cast<uint32_t>(key >> 32) == ev.h.pid) victims.push_back(slot);
   }
   for (uint32_t i : victims) Close(i, ev.h.ts_exit);
+}
+
+void ConnectionTracker::OnLost(const rq_lost_event& ev) {
+  // The kernel's marker and the recorder's count (capture files) may repeat a count: only a
+  // higher one says that more was lost.
+  if (ev.lost <= lost_seen_) return;
+  lost_seen_ = ev.lost;
+  ++loss_epoch_;
+  ++counters_.loss_marks;
 }
 
 size_t ConnectionTracker::Compact(size_t keep) {

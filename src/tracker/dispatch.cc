@@ -70,11 +70,12 @@ bool DispatchRecord(const void* data, size_t len, EventSink& sink, std::string* 
       return true;
     }
     case RQ_EV_LOST: {
-      // Written by the recorder into capture files; EventSink has no callback for it, the
-      // capture reader accounts for it. Valid, nothing to deliver.
       if (len < sizeof(rq_lost_event)) {
         return Fail(error, "lost-count record too short: " + Sizes(len, sizeof(rq_lost_event)));
       }
+      rq_lost_event ev;
+      std::memcpy(&ev, bytes, sizeof(ev));
+      sink.OnLost(ev);
       return true;
     }
     default:

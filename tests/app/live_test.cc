@@ -159,6 +159,22 @@ TEST_F(LiveTest, CommPicksUpAServerStartedLater) {
   EXPECT_EQ(s["total_requests"], 12);
 }
 
+TEST_F(LiveTest, PortPicksUpAServerRestartedOnItFromItsFirstRequest) {
+  int port;
+  {
+    testing::PythonHttpServer first;
+    port = first.port();
+    StartReqmon({"--port", std::to_string(port)});
+  }
+  // Another server on the same port (a restart): observed from its listen() on, so that the
+  // requests right after it starts count, not only those after reqmon's next scan of /proc.
+  testing::PythonHttpServer second(port);
+  std::vector<std::string> urls(5, second.url("/index.html"));
+  ASSERT_EQ(Curl(urls, false), 5);
+  json s = StatsWhenTotal(5);
+  EXPECT_EQ(s["total_requests"], 5);
+}
+
 TEST_F(LiveTest, CgroupSelectsItsProcesses) {
   std::string root = fs::exists("/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified"
                                                                          : "/sys/fs/cgroup";

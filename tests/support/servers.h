@@ -354,7 +354,8 @@ ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
 /// A real `python3 -m http.server` on 127.0.0.1:port serving a temporary folder.
 class PythonHttpServer {
  public:
-  PythonHttpServer() : dir_(MakeTempDir("pyhttp")), port_(FreePort()) {
+  /// port: 0 for a free one.
+  explicit PythonHttpServer(int port = 0) : dir_(MakeTempDir("pyhttp")), port_(port ? port : FreePort()) {
     std::ofstream(dir_ / "index.html") << "<html>hello from python</html>\n";
     std::ofstream(dir_ / "data.txt") << std::string(10000, 'p');
     proc_.Start({"python3", "-m", "http.server", std::to_string(port_), "--bind", "127.0.0.1",

@@ -28,12 +28,17 @@ class CountingSink : public EventSink {
     ++proc;
     last_proc = ev;
   }
-  int data = 0, conn = 0, proc = 0;
+  void OnLost(const rq_lost_event& ev) override {
+    ++lost;
+    last_lost = ev.lost;
+  }
+  int data = 0, conn = 0, proc = 0, lost = 0;
+  uint64_t last_lost = 0;
   rq_data_event last_data{};
   rq_conn_event last_conn{};
   rq_proc_event last_proc{};
   std::string last_payload;
-  int total() const { return data + conn + proc; }
+  int total() const { return data + conn + proc + lost; }
 };
 
 bool Dispatch(const Record& r, EventSink& sink, std::string* error, size_t misalign = 3) {
@@ -78,7 +83,7 @@ TEST(DispatchTest, DecodesConnProcAndEmptyPayload) {
   EXPECT_EQ(sink.data, 1);
 }
 
-TEST(DispatchTest, AcceptsLostCountRecordWithoutDelivering) {
+TEST(DispatchTest, DeliversLostCountRecord) {
   rq_lost_event ev{};
   ev.h.type = RQ_EV_LOST;
   ev.lost = 5;
@@ -87,7 +92,9 @@ TEST(DispatchTest, AcceptsLostCountRecordWithoutDelivering) {
   CountingSink sink;
   std::string err;
   EXPECT_TRUE(Dispatch(r, sink, &err)) << err;
-  EXPECT_EQ(sink.total(), 0);
+  EXPECT_EQ(sink.lost, 1);
+  EXPECT_EQ(sink.last_lost, 5u);
+  sink.lost = 0;
   r.resize(sizeof(rq_event_header) + 2);
   EXPECT_FALSE(Dispatch(r, sink, &err));
 }

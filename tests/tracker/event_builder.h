@@ -85,7 +85,15 @@ class EventBuilder {
     ev.syscall = RQ_SYS_CLOSE;
     return Bytes(ev);
   }
-  Record Proc(rq_proc_kind kind) {
+  /// The kernel's marker: records were lost before this one, `lost` so far.
+  Record Lost(uint64_t lost) {
+    rq_lost_event ev{};
+    Stamp(&ev.h, RQ_EV_LOST);
+    ev.h.fd = -1;
+    ev.lost = lost;
+    return Bytes(ev);
+  }
+    Record Proc(rq_proc_kind kind) {
     rq_proc_event ev{};
     Stamp(&ev.h, RQ_EV_PROC);
     ev.h.fd = -1;

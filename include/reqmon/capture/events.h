@@ -21,6 +21,9 @@ class EventSink {
   virtual void OnData(const rq_data_event& ev, std::string_view payload) = 0;
   virtual void OnConn(const rq_conn_event& ev) = 0;
   virtual void OnProc(const rq_proc_event& ev) { (void)ev; }
+  /// Records were lost before this point of the stream (RQ_EV_LOST: the kernel's in-band
+  /// marker, or the recorder's count in a capture file).
+  virtual void OnLost(const rq_lost_event& ev) { (void)ev; }
 };
 
 /// Checks one raw record and hands it to `sink`. Returns false, with a reason in `*error`, for a

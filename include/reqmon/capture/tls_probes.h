@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -73,13 +74,16 @@ class TlsProbes {
   /// detaches from processes no longer in `pids`. Prints one line for each process whose TLS
   /// is newly known not to be covered.
   void Sync(const std::vector<pid_t>& pids);
-  /// Says that ciphertext was seen on a connection of `pid` (RQ_DATA_TLS_CIPHER).
-  void TlsSeen(pid_t pid);
+  /// Says that ciphertext was seen on a connection of `pid` (RQ_DATA_TLS_CIPHER); taken into
+  /// account by the next Sync(). Never waits for a Sync() in progress. True the first time for
+  /// a pid (then a Sync() soon names it if its TLS is not covered).
+  bool TlsSeen(pid_t pid);
 
-  /// Processes with probes, and processes whose TLS is not covered (with the reason).
+  /// Processes with probes, and processes whose TLS is not covered (with the reason), as of the
+  /// last Sync(). Never waits for a Sync() in progress.
   std::vector<TlsProcess> Processes() const;
-  /// Uprobes attached right now.
-  size_t links() const;
+  /// Uprobes attached as of the last Sync(). Never waits for a Sync() in progress.
+  size_t links() const { return links_.load(std::memory_order_relaxed); }
 
  private:
   struct Proc {
@@ -90,6 +94,8 @@ class TlsProbes {
   bool Attach(Proc& p);
   void Detach(Proc& p);
   void Report(Proc& p);
+  /// Publishes what Processes() and links() return; with mu_ held.
+  void Publish();
 
   TlsPrograms progs_;
   std::string proc_root_;
@@ -97,6 +103,15 @@ class TlsProbes {
   std::map<pid_t, Proc> procs_;
   std::set<pid_t> seen_pending_;  ///< TlsSeen() for processes Sync() has not met yet
   std::map<std::string, OpenSslSymbols> symbol_cache_;  ///< by "dev:inode"
+  // Sync() holds mu_ while it attaches and detaches uprobes, which takes the kernel a while
+  // (an RCU grace period per detached uprobe: a second and more for a killed nginx). What the
+  // drain thread and the sampler call must not wait for that: they use these.
+  std::mutex seen_mu_;
+  std::vector<pid_t> seen_queue_;  ///< TlsSeen() since the last Sync()
+  std::set<pid_t> seen_once_;      ///< pids TlsSeen() was told about
+  mutable std::mutex pub_mu_;
+  std::vector<TlsProcess> published_;
+  std::atomic<size_t> links_{0};
 };
 
 }  // namespace reqmon

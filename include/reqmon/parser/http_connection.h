@@ -111,6 +111,14 @@ class HttpConnection {
   /// transactions, which have response_end_ns 0). The object is idle afterwards.
   void Finish(uint64_t ts_ns);
 
+  /// Records may have been lost since the last one fed (the ring buffer was full): whole
+  /// messages, or parts of them, of either direction. Nothing read before is paired with what
+  /// comes after: a response whose head was parsed is finished as truncated, every unanswered
+  /// request is reported as incomplete, and both directions skip records until one starts with
+  /// a message start (as after a gap). A response that then answers a request from before is
+  /// an orphan (dropped and counted), never another request's.
+  void OnRecordsLost();
+
   /// Set when a 101 answered an "Upgrade: h2c" request: the connection is HTTP/2 from the byte
   /// after the 101's head on. `tail` is the rest of the record that carried the 101 (captured),
   /// `tail_gap` its uncaptured bytes.

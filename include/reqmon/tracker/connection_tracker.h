@@ -25,6 +25,11 @@
 ///  - RQ_EV_PROC with kind RQ_PROC_EXIT finishes every connection of that pid.
 ///  - RQ_EV_DATA for an unknown key starts tracking a connection that was open before attach,
 ///    with the role the kernel reported (usually RQ_ROLE_UNKNOWN: inferred from the bytes).
+///  - RQ_EV_LOST (records were lost before this point, on any connection) with a higher count
+///    than seen so far: every connection tracked then is resynchronised at its next record
+///    (HttpConnection::OnRecordsLost, Http2Connection::OnRecordsLost) before that record is
+///    parsed, so that no request is paired with a response across the lost records; counted in
+///    TrackerCounters::loss_marks and loss_resyncs.
 /// At most TrackerConfig::max_connections are tracked; beyond that the least recently used one
 /// is finished (as on close) and counted in TrackerCounters::connections_evicted.
 ///
@@ -67,6 +72,8 @@ struct TrackerCounters {
   uint64_t tls_records = 0;          ///< of which TLS plaintext from the TLS library
   uint64_t tls_connections = 0;      ///< connections whose TLS ciphertext the kernel saw (and
                                      ///< did not copy: RQ_DATA_TLS_CIPHER)
+  uint64_t loss_marks = 0;           ///< RQ_EV_LOST records that raised the lost count
+  uint64_t loss_resyncs = 0;         ///< connections resynchronised because records were lost
   HttpCounters http;                 ///< transactions, unparsed bytes, resyncs, truncated, ...
   Http2Counters http2;               ///< HTTP/2 connections, streams, HPACK resets, ...
 };
@@ -82,6 +89,7 @@ class ConnectionTracker : public EventSink {
   void OnData(const rq_data_event& ev, std::string_view payload) override;
   void OnConn(const rq_conn_event& ev) override;
   void OnProc(const rq_proc_event& ev) override;
+  void OnLost(const rq_lost_event& ev) override;
 
   /// Finishes every tracked connection (unanswered requests become incomplete transactions).
   void FinishAll();
@@ -103,6 +111,7 @@ class ConnectionTracker : public EventSink {
     std::unique_ptr<Http2Connection> h2;  ///< made the first time the slot carries HTTP/2
     bool is_h2 = false;                   ///< the connection is parsed by h2
     bool probed = false;                  ///< its first data record was checked for HTTP/2
+    uint64_t loss_epoch = 0;              ///< the tracker's loss_epoch_ it was last synced to
     uint64_t key = 0;
     uint32_t prev = kNone;  ///< LRU list: towards most recently used
     uint32_t next = kNone;  ///< towards least recently used
@@ -139,6 +148,8 @@ class ConnectionTracker : public EventSink {
   uint32_t lru_head_ = kNone;  ///< most recently used
   uint32_t lru_tail_ = kNone;  ///< least recently used
   uint64_t next_connection_id_ = 1;
+  uint64_t lost_seen_ = 0;   ///< highest lost count of an RQ_EV_LOST record
+  uint64_t loss_epoch_ = 0;  ///< bumped by each RQ_EV_LOST that raised it
   uint64_t cached_key_ = ~0ull;  ///< one-entry lookup cache (records come in runs)
   uint32_t cached_slot_ = kNone;
 };

@@ -318,6 +318,13 @@ void Http2Connection::Skip(Dir& d, uint64_t gap) {
   }
 }
 
+void Http2Connection::OnRecordsLost() {
+  if (!active_) return;
+  for (Dir* d : {&in_, &out_}) {
+    if (d->state != Dir::kLost) LoseFraming(*d, 0);
+  }
+}
+
 void Http2Connection::LoseFraming(Dir& d, uint64_t lost_bytes) {
   ++counters_->framing_losses;
   ++http_->stream_losses;

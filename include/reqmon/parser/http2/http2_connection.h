@@ -125,6 +125,12 @@ class Http2Connection {
   /// Ends the connection: every stream without a complete response is emitted as incomplete.
   void Finish(uint64_t ts_ns);
 
+  /// Records may have been lost since the last one fed (the ring buffer was full): both
+  /// directions lose their framing (as after a gap past a frame's end): records are skipped
+  /// until one starts with plausible frames, and the header tables are reset. Streams stay
+  /// paired by their ids; one whose end was lost is incomplete at Finish.
+  void OnRecordsLost();
+
   rq_role role() const { return role_; }
   size_t open_streams() const { return streams_.size(); }
   void UpdateEndpoints(const rq_endpoints& ep) {
