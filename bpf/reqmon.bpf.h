@@ -436,12 +436,49 @@ static __always_inline __u32 bound_len(__u32 n)
 	return ((n - 1) & (RQ_MAX_PAYLOAD - 1)) + 1;
 }
 
-/* Copies up to want bytes spread over an iovec array into s->payload; returns bytes copied. */
+/* The iovecs after the first RQ_IOV_BATCH, one per bpf_loop step (verified once, not once per
+ * iovec). */
+struct rq_iov_walk {
+	struct rq_scratch *s;
+	const struct iovec *iovp;
+	__u32 iovcnt;
+	__u32 want;
+	__u32 off;
+};
+
+static long copy_one_iov(__u64 index, void *ctx)
+{
+	struct rq_iov_walk *w = ctx;
+	struct rq_scratch *s = w->s;
+	__u32 i = RQ_IOV_BATCH + (__u32)index, off = w->off, n;
+	struct iovec v;
+
+	if (i >= w->iovcnt || off >= w->want)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), &w->iovp[i & (RQ_MAX_IOV - 1)]))
+		return 1;
+	n = w->want - off;
+	if (v.iov_len < n)
+		n = v.iov_len;
+	if (n == 0)
+		return 0;
+	asm volatile("" : "+r"(off));
+	off &= RQ_MAX_PAYLOAD - 1;
+	if (bpf_probe_read_user(&s->payload[off], bound_len(n), v.iov_base))
+		return 1;
+	w->off = off + n;
+	return 0;
+}
+
+/* Copies up to want bytes spread over an iovec array into s->payload; returns bytes copied. The
+ * first RQ_IOV_BATCH iovecs are read in one go (a server's head and body: nginx writes 2); a
+ * write of many small pieces (gRPC: a frame header and a payload each, dozens) goes on one iovec
+ * at a time, up to RQ_MAX_IOV. */
 static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *iovp, __u32 iovcnt,
 				      __u32 want)
 {
-	struct iovec iovs[RQ_MAX_IOV];
-	__u32 off = 0, cnt = iovcnt < RQ_MAX_IOV ? iovcnt : RQ_MAX_IOV, bytes;
+	struct iovec iovs[RQ_IOV_BATCH];
+	__u32 off = 0, cnt = iovcnt < RQ_IOV_BATCH ? iovcnt : RQ_IOV_BATCH, bytes;
 
 	if (cnt == 0)
 		return 0;
@@ -452,11 +489,11 @@ static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *
 	bytes = (bytes & (sizeof(iovs) - 1)) + 1;
 	if (bpf_probe_read_user(iovs, bytes, iovp))
 		return 0;
-	for (int i = 0; i < RQ_MAX_IOV; i++) {
+	for (int i = 0; i < RQ_IOV_BATCH; i++) {
 		__u32 n;
 
 		if (i >= cnt || off >= want)
-			break;
+			return off;
 		n = want - off;
 		if (iovs[i].iov_len < n)
 			n = iovs[i].iov_len;
@@ -467,8 +504,14 @@ static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *
 		asm volatile("" : "+r"(off));
 		off &= RQ_MAX_PAYLOAD - 1;
 		if (bpf_probe_read_user(&s->payload[off], bound_len(n), iovs[i].iov_base))
-			break;
+			return off;
 		off += n;
+	}
+	if (iovcnt > RQ_IOV_BATCH && off < want) {
+		struct rq_iov_walk w = {.s = s, .iovp = iovp, .iovcnt = iovcnt, .want = want, .off = off};
+
+		bpf_loop(RQ_MAX_IOV - RQ_IOV_BATCH, copy_one_iov, &w, 0);
+		off = w.off;
 	}
 	return off;
 }
