@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ std::vector<fs::path> Inputs(const std::string& name) {
   std::sort(files.begin(), files.end());
   return files;
 }
+
+void PrintTo(const Target& t, std::ostream* os) { *os << t.name; }
 
 class FuzzReplay : public ::testing::TestWithParam<Target> {};
 
