@@ -17,6 +17,8 @@ pkgs=(
   libpistache-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libnghttp2-dev   # HTTP/2: nghttp2's HPACK decoder
   libgtest-dev libgmock-dev
+  # fuzzing (scripts/fuzz.sh): clang 14's libFuzzer and sanitizer runtimes
+  clang-14 libclang-rt-14-dev
   # alerting: the rules file
   libyaml-cpp-dev
   # real peers for tests and benchmarks

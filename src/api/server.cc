@@ -20,6 +20,7 @@
 #include <pistache/router.h>
 
 #include "reqmon/aggregator/aggregator.h"
+#include "reqmon/api/query.h"
 
 namespace reqmon {
 
@@ -257,23 +258,21 @@ class ApiServer::Impl {
                                            .count()))}});
   }
   void Requests(const Rest::Request& req, Http::ResponseWriter w) {
-    size_t limit = kDefaultLimit;
     const size_t cap = agg_.options().recent_capacity;
+    size_t limit = std::min(kDefaultLimit, cap);
     if (auto v = req.query().get("limit")) {
-      const std::string& s = *v;
-      bool ok = !s.empty() && s.size() <= 9;
-      for (char c : s) ok = ok && c >= '0' && c <= '9';
-      if (ok) limit = std::stoul(s);
-      if (!ok || limit == 0) {
+      const std::optional<size_t> n = ParseLimit(*v, cap);
+      if (!n) {
         SendJson(w, Http::Code::Bad_Request,
                  ordered_json{{"error", "invalid limit"},
                               {"detail", "limit must be a positive integer (at most " +
                                              std::to_string(cap) + " are kept)"},
-                              {"limit", s}});
+                              {"limit", *v}});
         return;
       }
+      limit = *n;
     }
-    SendJson(w, Http::Code::Ok, agg_.RequestsJson(std::min(limit, cap)));
+    SendJson(w, Http::Code::Ok, agg_.RequestsJson(limit));
   }
   void Prometheus(const Rest::Request&, Http::ResponseWriter w) {
     SecurityHeaders(w);

@@ -4,6 +4,17 @@
 #include <algorithm>
 
 namespace reqmon {
+namespace {
+
+// The role byte of a record as a role: anything but SERVER or CLIENT (a corrupt or foreign
+// capture file) is UNKNOWN. Checked before the cast: a value outside the enum's range is
+// undefined behaviour.
+rq_role RoleOf(uint8_t role) {
+  return role == RQ_ROLE_SERVER || role == RQ_ROLE_CLIENT ? static_cast<rq_role>(role)
+                                                          : RQ_ROLE_UNKNOWN;
+}
+
+}  // namespace
 
 ConnectionTracker::ConnectionTracker(TransactionSink& sink, TrackerConfig config)
     : sink_(sink), config_(config) {
@@ -128,7 +139,7 @@ void ConnectionTracker::OnData(const rq_data_event& ev, std::string_view payload
     i = kNone;
   }
   if (i == kNone) {
-    i = Start(key, ev.h.pid, ev.h.fd, static_cast<rq_role>(ev.role), ev.ep);
+    i = Start(key, ev.h.pid, ev.h.fd, RoleOf(ev.role), ev.ep);
   } else {
     Touch(i);
     slots_[i]->conn.UpdateEndpoints(ev.ep);
@@ -201,9 +212,7 @@ void ConnectionTracker::OnConn(const rq_conn_event& ev) {
   const uint32_t i = Find(key);
   if (ev.h.type == RQ_EV_OPEN) {
     if (i != kNone) Close(i, ev.h.ts_exit);
-    rq_role role = static_cast<rq_role>(ev.role);
-    if (role != RQ_ROLE_SERVER && role != RQ_ROLE_CLIENT) role = RQ_ROLE_UNKNOWN;
-    Start(key, ev.h.pid, ev.h.fd, role, ev.ep);
+    Start(key, ev.h.pid, ev.h.fd, RoleOf(ev.role), ev.ep);
   } else if (ev.h.type == RQ_EV_CLOSE) {
     // A close naming other endpoints than the fd's connection is not about it.
     if (i != kNone && !slots_[i]->conn.OtherConnection(ev.ep)) Close(i, ev.h.ts_exit);

@@ -509,6 +509,42 @@ TEST(Http2, GarbageAfterThePrefaceNeverCrashes) {
   }
 }
 
+// HPACK carries any bytes: a :method that is no token (empty; found by tests/fuzz/fuzz_http2.cc)
+// or a :path with spaces or control characters (a line break would forge a line of
+// monitor_logs.txt) is not taken as decoded: "(unknown)", as for a header block that failed.
+TEST(Http2, MethodOrPathNoServerAcceptsIsUnknown) {
+  Harness h;
+  h2::Encoder req, resp;
+  h.In(h2::ClientStart());
+  h.Out(h2::ServerStart());
+  const h2::Headers bad[] = {
+      {{":method", ""}, {":scheme", "http"}, {":path", "/a"}},
+      {{":method", "GET\r\n2024-11-22 10:00:00 - Request: Method=GET"}, {":path", "/b"}},
+      {{":method", "GET"}, {":scheme", "http"}, {":path", "/c\nRequest: Method=GET, URL=/x"}},
+      {{":method", "G ET"}, {":path", ""}},
+  };
+  uint32_t sid = 1;
+  for (const h2::Headers& hs : bad) {
+    h.In(req.Headers(sid, hs, true));
+    h.Out(resp.Headers(sid, h2::Status(400), true));
+    sid += 2;
+  }
+  ASSERT_EQ(h.sink.txs.size(), 4u);
+  EXPECT_EQ(h.sink.txs[0].method, "(unknown)");
+  EXPECT_EQ(h.sink.txs[0].path, "/a");
+  EXPECT_EQ(h.sink.txs[1].method, "(unknown)");
+  EXPECT_EQ(h.sink.txs[1].path, "/b");
+  EXPECT_EQ(h.sink.txs[2].method, "GET");
+  EXPECT_EQ(h.sink.txs[2].path, "(unknown)");
+  EXPECT_EQ(h.sink.txs[3].method, "(unknown)");
+  EXPECT_EQ(h.sink.txs[3].path, "(unknown)");
+  for (const HttpTransaction& t : h.sink.txs) {
+    EXPECT_TRUE(t.headers_unknown);
+    EXPECT_EQ(t.status, 400);
+  }
+  EXPECT_EQ(h.tracker.counters().http2.undecoded_fields, 5u);
+}
+
 TEST(Http2, Http1ProtocolVersionIsReported) {
   Harness h;
   h.In("GET /a HTTP/1.0\r\n\r\n");

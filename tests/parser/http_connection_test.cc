@@ -680,6 +680,25 @@ TEST(HttpHelpersTest, MessageStarts) {
   SplitTarget("/x?", &p, &q);
   EXPECT_EQ(p, "/x");
   EXPECT_EQ(q, "");
+  SplitTarget(std::string_view("/a\tb\x7f?c=\f\n\0", 11), &p, &q);
+  EXPECT_EQ(p, "/a%09b%7F");
+  EXPECT_EQ(q, "c=%0C%0A%00");
+}
+
+// llhttp takes a tab or form feed in a request target (found by tests/fuzz/fuzz_http1.cc): they
+// reach /requests and monitor_logs.txt percent-encoded, never as they are.
+TEST_F(HttpConnectionTest, ControlCharactersInATargetArePercentEncoded) {
+  Start();
+  In("GET /a\tb?q=\f1 HTTP/1.1\r\nHost: a\r\n\r\n");
+  Out(kOk);
+  In("GET /\f\n\n");  // no version: not a request, but its start was parsed
+  Out("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(sink_.txs.size(), 2u);
+  EXPECT_EQ(sink_.txs[0].path, "/a%09b");
+  EXPECT_EQ(sink_.txs[0].query, "q=%0C1");
+  EXPECT_EQ(sink_.txs[0].status, 200);
+  EXPECT_EQ(sink_.txs[1].path, "/%0C");
+  EXPECT_EQ(sink_.txs[1].status, 400);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <string>
 
 #include "event_builder.h"
@@ -165,6 +166,30 @@ TEST(TrackerTest, DataWithoutOpenAttachesMidConnection) {
   ASSERT_EQ(h.sink.txs.size(), 1u);
   EXPECT_EQ(h.sink.txs[0].status, 200);
   EXPECT_EQ(h.http().unparsed_bytes, 26u);
+}
+
+// A role byte that is no role (a corrupt capture file; found by tests/fuzz/fuzz_capture.cc) is
+// an unknown role, inferred from the bytes: before, it was cast to rq_role (undefined behaviour)
+// and the transaction carried it.
+TEST(TrackerTest, RoleByteThatIsNoRoleIsUnknown) {
+  for (uint8_t bad : {3, 50, 255}) {
+    Harness h;
+    Record open = h.b.Open(RQ_ROLE_SERVER);
+    open[offsetof(rq_conn_event, role)] = bad;
+    h.Feed(open);
+    h.In(kGet);
+    h.Out(kOk);
+    h.b.set_fd(8);  // a connection found open: the role comes from its first data record
+    Record in = h.b.In(kGet);
+    in[offsetof(rq_data_event, role)] = bad;
+    h.Feed(in);
+    h.Out(kOk);
+    ASSERT_EQ(h.sink.txs.size(), 2u) << int(bad);
+    for (const HttpTransaction& tx : h.sink.txs) {
+      EXPECT_EQ(tx.role, RQ_ROLE_SERVER) << int(bad);
+      EXPECT_EQ(tx.status, 200);
+    }
+  }
 }
 
 TEST(TrackerTest, ProcessExitDropsItsConnectionsOnly) {

@@ -273,6 +273,7 @@ bool StartsLikeMessage(std::string_view payload);
 /// True when `payload` starts with "HTTP/1.".
 bool StartsWithResponse(std::string_view payload);
 /// Splits a request target into path and query (without '?'; a '#' fragment is dropped).
+/// Control characters (a tab or form feed, which llhttp accepts) are percent-encoded.
 void SplitTarget(std::string_view target, std::string* path, std::string* query);
 
 }  // namespace reqmon

@@ -4,6 +4,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace reqmon {
 namespace {
@@ -29,6 +30,25 @@ constexpr size_t kMaxTableSettings = 1u << 20;
 uint32_t Be24(const uint8_t* p) { return (uint32_t{p[0]} << 16) | (uint32_t{p[1]} << 8) | p[2]; }
 uint32_t Be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+/// A :method a server could accept: a token (RFC 9110 §5.6.2), not empty.
+bool IsMethodToken(std::string_view v) {
+  if (v.empty()) return false;
+  for (const unsigned char c : v) {
+    if (c <= 0x20 || c >= 0x7f || std::strchr("\"(),/:;<=>?@[\\]{}", c) != nullptr) return false;
+  }
+  return true;
+}
+
+/// A :path a server could accept: not empty, no spaces or control characters (RFC 9113 §8.2.1,
+/// §8.3.1). HPACK carries any bytes; these would also forge lines in monitor_logs.txt.
+bool IsPath(std::string_view v) {
+  if (v.empty()) return false;
+  for (const unsigned char c : v) {
+    if (c <= 0x20 || c == 0x7f) return false;
+  }
+  return true;
 }
 
 /// Protocol rules a frame header must satisfy whatever its content (RFC 9113 §6).
@@ -577,9 +597,14 @@ bool Http2Connection::Inflate(Dir& d, std::string_view block, Fields* f) {
     const std::string_view value(reinterpret_cast<const char*>(nv.value), nv.valuelen);
     if (name.empty()) return;
     if (name[0] == ':') {
-      if (name == ":method") {
+      // A method or path no server accepts is not decoded: "(unknown)", as when HPACK failed.
+      if (name == ":method" && !IsMethodToken(value)) {
+        ++counters_->undecoded_fields;
+      } else if (name == ":method") {
         f->method.assign(value);
         f->has_method = true;
+      } else if (name == ":path" && !IsPath(value)) {
+        ++counters_->undecoded_fields;
       } else if (name == ":path") {
         f->path.assign(value.substr(0, options_.max_url));
         f->has_path = true;
