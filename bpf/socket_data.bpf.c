@@ -73,6 +73,8 @@ static __always_inline int sock_data(struct bpf_raw_tracepoint_args *ctx, __u8 d
 	a.iovcnt = PT_REGS_PARM3_SYSCALL(regs);
 	a.sk = (__u64)sk_raw;
 	a.direction = dir;
+	if (dir == RQ_DIR_INGRESS)
+		a.ts_queued = queue_take((__u64)sk_raw);
 	return socket_data(&a, ret, id, now);
 }
 

@@ -126,7 +126,7 @@ TEST_P(ReplayTest, RecordsComeBackByteForByte) {
   ASSERT_TRUE(rd) << err;
   auto tmp = testing::MakeTempDir("rt");
   auto w = CaptureWriter::Create((tmp / "copy.rqcap").string(),
-                                 CaptureInfo{kCaptureVersion, rd->info().abi_version,
+                                 CaptureInfo{rd->info().version, rd->info().abi_version,
                                              rd->info().realtime_offset_ns,
                                              rd->info().payload_limit},
                                  &err);

@@ -58,7 +58,9 @@ TEST(AbiLayoutTest, Header) {
 }
 
 TEST(AbiLayoutTest, DataEvent) {
-  EXPECT_EQ(sizeof(rq_data_event), 88u);
+  EXPECT_EQ(sizeof(rq_data_event), 96u);
+  EXPECT_EQ(offsetof(rq_data_event, ts_queued), 88u);
+  EXPECT_EQ(offsetof(rq_data_event, ts_queued), static_cast<size_t>(RQ_DATA_EVENT_SIZE_V2));
   EXPECT_EQ(offsetof(rq_data_event, h), 0u);
   EXPECT_EQ(offsetof(rq_data_event, ep), 32u);
   EXPECT_EQ(offsetof(rq_data_event, bytes), 72u);
