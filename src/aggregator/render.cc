@@ -468,6 +468,22 @@ std::string Aggregator::PrometheusText() const {
                    "reqmon_http_request_duration_seconds_count{{method=\"{}\",route=\"{}\"}} {}\n",
                    m, rt, cum, m, rt, r.duration_sum_s, m, rt, r.s.count);
   }
+  // Queue time (issue #14): a summary per route, whose _sum / _count is the mean wait.
+  Family(out, "reqmon_http_queue_time_seconds", "summary",
+         "Time complete HTTP requests waited before the server first read them (listen backlog or "
+         "receive queue), by method and route template; requests with a measured wait only.");
+  for (const RouteSummary& r : snap.routes) {
+    if (r.s.queue_count == 0) continue;
+    const std::string m = Label(r.method), rt = Label(r.route);
+    fmt::format_to(it,
+                   "reqmon_http_queue_time_seconds{{method=\"{}\",route=\"{}\",quantile=\"0.5\"}} {}\n"
+                   "reqmon_http_queue_time_seconds{{method=\"{}\",route=\"{}\",quantile=\"0.99\"}} {}\n"
+                   "reqmon_http_queue_time_seconds_sum{{method=\"{}\",route=\"{}\"}} {}\n"
+                   "reqmon_http_queue_time_seconds_count{{method=\"{}\",route=\"{}\"}} {}\n",
+                   m, rt, r.s.queue_p50_ms / 1e3, m, rt, r.s.queue_p99_ms / 1e3, m, rt,
+                   r.s.queue_avg_ms * static_cast<double>(r.s.queue_count) / 1e3, m, rt,
+                   r.s.queue_count);
+  }
   Family(out, "reqmon_http_requests_by_protocol_total", "counter",
          "Complete HTTP requests observed, by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).");
   for (size_t i = 0; i < snap.protocols.size(); ++i) {

@@ -482,6 +482,8 @@ std::string Analyzer::PrometheusText() const {
   return out;
 }
 
+void AnalyticsService::Tick(int64_t sec) { analyzer_.Step(differ_.Next(agg_.Snapshot(), sec)); }
+
 Second SnapshotDiffer::Next(const StatsSnapshot& snap, int64_t sec) {
   Second s;
   s.sec = sec;

@@ -23,6 +23,7 @@
 
 namespace reqmon {
 struct StatsSnapshot;
+class Aggregator;
 }
 
 namespace reqmon::analytics {
@@ -141,6 +142,21 @@ class SnapshotDiffer {
   };
   std::map<std::string, RouteCum> prev_routes_;
   bool first_ = true;
+};
+
+/// The analyzer fed once a second from an aggregator's snapshots (live: the sampler thread;
+/// --replay: the capture's own seconds). Tick() from one thread; analyzer() from any.
+class AnalyticsService {
+ public:
+  explicit AnalyticsService(const Aggregator& agg, AnalyzerOptions opts = {})
+      : agg_(agg), analyzer_(opts) {}
+  void Tick(int64_t sec);
+  const Analyzer& analyzer() const { return analyzer_; }
+
+ private:
+  const Aggregator& agg_;
+  SnapshotDiffer differ_;
+  Analyzer analyzer_;
 };
 
 /// "about 38 req/s at most; now 31 req/s, 82 %", "disk full in about 5 h": the figures in words.
