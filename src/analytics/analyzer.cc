@@ -60,6 +60,7 @@ struct Analyzer::State {
     std::deque<std::pair<int64_t, double>> recent;     // (sec, requests) incl. idle seconds
     CapacityEstimate est;
     int64_t last_sec = 0;
+    int64_t fitted_at = -1;  // second of the last fit
   };
   std::map<std::string, Scope> scopes;  // "" = host
 
@@ -129,12 +130,18 @@ void Analyzer::Step(const Second& s) {
       sc.points.pop_front();
     while (!sc.recent.empty() && sc.recent.front().first <= s.sec - opts_.utilization_window_s)
       sc.recent.pop_front();
-    std::vector<LoadPoint> pts;
-    pts.reserve(sc.points.size());
-    for (const auto& p : sc.points) pts.push_back(p.second);
     CapacityEstimate& e = sc.est;
-    e = CapacityEstimate{};
-    e.fit = FitUsl(pts, opts_.min_levels, opts_.min_points_per_level);
+    if (sc.fitted_at < 0 || s.sec - sc.fitted_at >= opts_.refit_every_s) {
+      std::vector<LoadPoint> pts;
+      pts.reserve(sc.points.size());
+      for (const auto& p : sc.points) pts.push_back(p.second);
+      e.fit = FitUsl(pts, opts_.min_levels, opts_.min_points_per_level);
+      sc.fitted_at = s.sec;
+    }
+    e.capacity_rps.reset();
+    e.concurrency_at_peak.reset();
+    e.utilization.reset();
+    e.latency_now_ms.reset();
     double sum = 0;
     for (const auto& r : sc.recent) sum += r.second;
     // Seconds this scope was not fed count as idle.

@@ -64,7 +64,9 @@ struct AnalyzerOptions {
   size_t baseline_min_minutes = 10;  ///< minutes a baseline needs before it flags anything
   uint64_t anomaly_min_requests = 20;  ///< a minute with fewer requests is no evidence
   double anomaly_threshold = 3.5;    ///< robust z-score that flags an anomaly
-  size_t max_targets = 32;           ///< scopes fitted besides the host
+  size_t max_targets = 16;           ///< scopes fitted besides the host
+  int refit_every_s = 5;             ///< the model is refitted this often (a fit of an hour of
+                                     ///< points takes a few ms); utilisation is updated each second
   size_t max_routes = 200;           ///< routes with baselines
 };
 
