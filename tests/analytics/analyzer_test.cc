@@ -181,3 +181,43 @@ TEST(Analyzer, SnapshotDifferGivesPerSecondLoad) {
 
 }  // namespace
 }  // namespace reqmon::analytics
+
+namespace reqmon::analytics {
+namespace {
+
+// The request rate against capacity: a pool of capacity 80 req/s, ramped once to find it, then
+// traffic growing 20 req/s per hour for two hours (from 20 to 60 req/s): at capacity in about an
+// hour more.
+TEST(Analyzer, RequestRateReachesCapacity) {
+  AnalyzerOptions o;
+  o.load_window_s = 3 * 3600;  // the ramp stays in the fit (by default, the last hour's load)
+  Analyzer a(o);
+  int64_t t = kT0;
+  for (double c : {1, 2, 3, 4, 6, 8, 12, 16})
+    for (int i = 0; i < 5; ++i) a.Step(Pool(t++, c));
+  const int64_t start = t;
+  for (; t < start + 2 * 3600 + 60; ++t) {
+    const double x = 20 + 20.0 * (t - start) / 3600;  // requests this second
+    Second s;
+    s.sec = t;
+    s.host.requests = x;
+    s.host.serving_s = x * 0.05;
+    s.host.in_system_s = x * 0.05;
+    a.Step(s);
+  }
+  const CapacityEstimate e = a.Capacity();
+  ASSERT_TRUE(e.capacity_rps) << e.fit.status;
+  Forecast rate;
+  for (const Forecast& f : a.Forecasts())
+    if (f.resource == "request_rate") rate = f;
+  ASSERT_TRUE(rate.e.ok()) << rate.e.status;
+  // The first minute (the ramp's) is in the fit too: about 20 req/s per hour.
+  EXPECT_NEAR(rate.e.slope_per_hour, 20, 1.5);
+  EXPECT_GT(rate.e.r2, 0.9);  // the ramp's minute lies off the line
+  EXPECT_NEAR(rate.limit, *e.capacity_rps, 1);  // the capacity of the last minute's close
+  // From about 60 req/s now to the capacity at about 20 req/s per hour.
+  EXPECT_NEAR(rate.e.hours, (rate.limit - 60) / rate.e.slope_per_hour, 0.25);
+}
+
+}  // namespace
+}  // namespace reqmon::analytics
