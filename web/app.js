@@ -750,6 +750,13 @@
       if (at90 && at90.latency_ms != null) detail += `; expect ${fmtMs(at90.latency_ms)} per request at 90 %`;
     }
     setText($('#capacity-detail'), detail);
+    // Per target, when there are several (with one, it is the host's line above).
+    const tl = $('#capacity-targets');
+    tl.replaceChildren();
+    const targets = a.targets || [];
+    if (targets.length > 1) {
+      for (const t of targets) tl.appendChild(el('li', '', `${t.target}: ${t.capacity.summary}`));
+    }
     const list = $('#forecast-list');
     list.replaceChildren();
     for (const f of a.forecasts || []) {
