@@ -266,6 +266,19 @@ void Analyzer::Step(const Second& s) {
     st.mem_sum = 0;
     st.mem_n = 0;
   }
+  // Before the first minute closes: every forecast says why there is none yet.
+  if (st.forecasts.empty()) {
+    for (const char* res : {"memory", "disk", "request_rate"}) {
+      Forecast f;
+      f.resource = res;
+      f.scope = "host";
+      f.unit = f.resource == "memory" ? "percent"
+               : f.resource == "disk" ? "bytes"
+                                      : "requests_per_second";
+      f.e.status = "insufficient history";
+      st.forecasts.push_back(f);
+    }
+  }
   st.cur_minute = minute;
   st.requests += s.host.requests;
   if (s.has_system) {
