@@ -6,6 +6,7 @@
  * several objects use.)
  */
 #include "maps.bpf.c"
+#include "queue.bpf.c"
 #include "socket_data.bpf.c"
 #include "connections.bpf.c"
 #include "processes.bpf.c"

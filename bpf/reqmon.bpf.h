@@ -8,6 +8,7 @@
  *   connections.bpf.c  connections opened and closed
  *   processes.bpf.c    fork, exec and exit of observed processes
  *   tls.bpf.c          plaintext from OpenSSL's SSL_read/SSL_write (uprobes)
+ *   queue.bpf.c        queue time: when the bytes a server reads arrived (default build)
  *
  * Two builds come from the same files. The default one (kernel 6.5+) hooks the socket layer's
  * own tracepoints (sock_recv_length, sock_send_length, inet_sock_set_state) as raw tracepoints
@@ -47,6 +48,7 @@ struct rq_args {
 	__u8 direction; /* enum rq_direction */
 	__u8 flags;     /* enum rq_data_flags */
 	__u8 pad[5];
+	__u64 ts_queued; /* ingress: when the bytes read were queued (queue.bpf.c), 0: unknown */
 };
 
 /* Per-CPU scratch for one data record: the event header plus room for the payload. Twice the
@@ -617,6 +619,7 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 	s->ev.syscall = a->syscall;
 	s->ev.role = RQ_ROLE_UNKNOWN;
 	s->ev.flags = a->flags;
+	s->ev.ts_queued = a->ts_queued;
 
 	cap = max_payload;
 	if (cap > RQ_MAX_PAYLOAD)

@@ -18,6 +18,11 @@
 #     programs over the requests counted) and what a hit costs nginx (the extra time per request
 #     over the hits per request); and what an unobserved TLS server and client pay (a second
 #     nginx under wrk over HTTPS while reqmon observes the first one).
+#  7. Queue time (bpf/queue.bpf.c): what its hooks cost, reqmon with them against reqmon
+#     --no-queue-time: observed nginx (keep-alive, and a new connection per request) and an
+#     unobserved nginx under wrk (QUEUE_PAIRS alternating pairs), and each hook's own time per run
+#     (bpf_stats), and what an unobserved process's loopback write + read costs with and without
+#     them (tests/tools/syscall_cost). QUEUE_ONLY=1 runs this section alone and prints its rows.
 # Prints a markdown table and writes it to docs/benchmarks.md. Needs root, a built reqmon
 # (scripts/build.sh) and scripts/setup.sh's packages. Every figure: median (min to max).
 set -euo pipefail
@@ -32,6 +37,8 @@ CONNS=${CONNS:-32}           # wrk connections
 AB_N=${AB_N:-20000}          # ab requests, one connection each
 HTTPS_PAIRS=${HTTPS_PAIRS:-3}  # A/B pairs for the HTTPS runs
 REPLAY_MIN=${REPLAY_MIN:-1000000}
+QUEUE_PAIRS=${QUEUE_PAIRS:-3}  # A/B pairs for the queue-time runs (section 7)
+QUEUE_DURATION=${QUEUE_DURATION:-5}  # seconds per wrk run in section 7
 HOLD=${HOLD:-10000}          # connections held open in the scale run
 CHURN=${CHURN:-100000}       # short connections in the churn run
 out_md=${OUT:-$here/docs/benchmarks.md}
@@ -49,6 +56,7 @@ cleanup() {
   [ -n "$rq_pid" ] && kill "$rq_pid" 2>/dev/null || true
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
   [ -f "$work/other/nginx.pid" ] && kill "$(cat "$work/other/nginx.pid")" 2>/dev/null || true
+  [ -f "$work/unobs/nginx.pid" ] && kill "$(cat "$work/unobs/nginx.pid")" 2>/dev/null || true
   pkill -f "$work/hold.py" 2>/dev/null || true
   sleep 0.3
   rm -rf "$work"
@@ -151,6 +159,100 @@ p99 = float(v) * {'us': 1e-3, 'ms': 1.0, 's': 1e3}[unit]
 print(rps, p99, done)
 PY
 }
+
+# ---- 7: queue time: what its hooks cost (section of issue #14) ---------------------------------
+# reqmon with the queue-time hooks (default) against reqmon --no-queue-time, alternating, on:
+# the observed nginx under wrk with keep-alive (sk_data_ready on observed sockets, the read
+# path's lookup) and with a new connection per request (the handshake hook too); a third nginx
+# that reqmon does not observe under wrk (what every other socket on the host pays: one bitmap
+# test in sk_data_ready). And each program's own time per run from bpf_stats. Rows go to
+# $work/queue_rows.md, which the report includes.
+queue_prog_runs() {  # "runs ns" of the queue programs whose name starts with $1
+  bpftool prog show -j 2>/dev/null | python3 -c '
+import json, sys
+r = t = 0
+for p in json.load(sys.stdin):
+    if p.get("name", "").startswith(sys.argv[1]):
+        r += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
+print(r, t)' "$1"
+}
+queue_time_cost() {
+  local unobs_port; unobs_port=$(free_port)
+  mkdir -p "$work/unobs/logs"
+  sed -e "s|pid $work/nginx.pid|pid $work/unobs/nginx.pid|" -e "s|$work/logs|$work/unobs/logs|" \
+    -e "/listen 127.0.0.1:$tls_port /d" -e "/logserver.conf/d" -e "s|127.0.0.1:$port |127.0.0.1:$unobs_port |" \
+    -e "s|client_body_temp_path $work/body|client_body_temp_path $work/unobs/body|" \
+    "$work/nginx.conf" > "$work/unobs/nginx.conf"
+  /usr/sbin/nginx -p "$work/unobs" -c "$work/unobs/nginx.conf"
+  local unobs_url="http://127.0.0.1:$unobs_port/api/bench"
+  wait_http "$unobs_url"
+  local stats_was; stats_was=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+  sysctl -qw kernel.bpf_stats_enabled=1 || true
+  : > "$work/queue.txt"
+  log "queue time: $QUEUE_PAIRS pairs of ${QUEUE_DURATION}s wrk runs, reqmon --no-queue-time / reqmon"
+  for i in $(seq "$QUEUE_PAIRS"); do
+    for mode in off on; do
+      if [ $mode = off ]; then start_reqmon --no-queue-time; else start_reqmon; fi
+      read -r d0 dt0 < <(queue_prog_runs queue_data_rea)
+      wrk_run "$work/q_keep_$mode.txt" "$url" "$QUEUE_DURATION"
+      read -r d1 dt1 < <(queue_prog_runs queue_data_rea)
+      wrk -t1 -c"$CONNS" -d"${QUEUE_DURATION}s" -H 'Connection: close' "$url" > "$work/wrk_close.txt"
+      close_rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk_close.txt")
+      read -r s0 st0 < <(queue_prog_runs queue_set_stat)
+      read -r u0 ut0 < <(queue_prog_runs queue_data_rea)
+      wrk_run "$work/q_unobs_$mode.txt" "$unobs_url" "$QUEUE_DURATION"
+      read -r u1 ut1 < <(queue_prog_runs queue_data_rea)
+      read -r s1 st1 < <(queue_prog_runs queue_set_stat)
+      read -r _ _ lo_ns < <("$costtool" 300000)   # an unobserved loopback write + read
+      settle
+      q_count=$(jget "$work/s.json" "['queue_time']['count']")
+      q_avg=$(jget "$work/s.json" "['queue_time']['average']")
+      stop_reqmon
+      read -r k_rps k_p99 k_done < "$work/q_keep_$mode.txt"
+      read -r u_rps u_p99 u_done < "$work/q_unobs_$mode.txt"
+      echo "$i $mode $k_rps $k_p99 $close_rps $u_rps $u_p99 $((d1 - d0)) $((dt1 - dt0)) $((u1 - u0)) $((ut1 - ut0)) $((s1 - s0)) $((st1 - st0)) $q_count $q_avg $lo_ns" >> "$work/queue.txt"
+      log "queue $mode pair $i: observed keep-alive ${k_rps} req/s p99 ${k_p99} ms, new connections ${close_rps} req/s | unobserved ${u_rps} req/s p99 ${u_p99} ms | sk_data_ready runs $((d1 - d0)) observed, $((u1 - u0)) unobserved | queue_time count $q_count avg $q_avg ms"
+    done
+  done
+  sysctl -qw kernel.bpf_stats_enabled="$stats_was" || true
+  kill "$(cat "$work/unobs/nginx.pid")" 2>/dev/null || true
+  python3 - "$work/queue.txt" > "$work/queue_rows.md" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r[0], {})[r[1]] = list(map(float, r[2:]))
+pairs = [v for v in by.values() if "on" in v and "off" in v]
+def f(xs, fmt="{:.3f}"):
+    return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))} to {fmt.format(max(xs))})"
+def ratio(k):
+    return [p["on"][k] / p["off"][k] for p in pairs if p["off"][k]]
+def per_run(runs, ns):
+    # bpf_stats is a host-wide switch that other tools may turn off meanwhile: runs with none
+    # counted are left out; "none counted" when no run had any.
+    return [p["on"][ns] / p["on"][runs] for p in pairs if p["on"][runs]] or [float("nan")]
+out = []
+def row(what, value, bar, ok):
+    out.append(f"| {what} | {value} | {bar} | {'yes' if ok else '**no**'} |")
+k = ratio(0); row("queue time: observed nginx, keep-alive: throughput with / without the queue hooks", f(k), ">= 0.97", statistics.median(k) >= 0.97)
+k = ratio(1); row("queue time: observed nginx, keep-alive: p99 with / without the queue hooks", f(k), "<= 1.10", statistics.median(k) <= 1.10)
+k = ratio(2); row("queue time: observed nginx, a new connection per request: throughput with / without", f(k), ">= 0.97", statistics.median(k) >= 0.97)
+k = ratio(3); row("queue time: unobserved nginx (keep-alive): throughput with / without the queue hooks", f(k), ">= 0.98", statistics.median(k) >= 0.98)
+row("queue time: an unobserved process's 100-byte write + read over loopback TCP, ns without / with the queue hooks", f"{f([p['off'][13] for p in pairs], '{:.0f}')} / {f([p['on'][13] for p in pairs], '{:.0f}')}", "", True)
+k = per_run(5, 6); row("queue time: sk_data_ready program, observed sockets, ns per run (bpf_stats)", f(k, "{:.0f}"), "", True)
+k = per_run(7, 8); row("queue time: sk_data_ready program, unobserved sockets, ns per run (bpf_stats)", f(k, "{:.0f}"), "", True)
+k = per_run(9, 10); row("queue time: inet_sock_set_state program (every TCP state change), ns per run", f(k, "{:.0f}"), "", True)
+row("queue time: requests with a measured wait / mean wait, ms (hooks on)", " / ".join(f"{int(p['on'][11])} / {p['on'][12]:.3f}" for p in pairs), "", True)
+print("\n".join(out))
+PY
+  cat "$work/queue_rows.md" >&2
+}
+if [ "${QUEUE_ONLY:-0}" = 1 ]; then
+  queue_time_cost
+  exit 0
+fi
+# ---- end of section 7 ----------------------------------------------------------------------------
+
 
 # ---- 1 + 2: overhead against nginx's own access log, and completeness ---------------------------
 # Three set-ups of the same nginx worker, in an order that rotates every round: nothing (the port
@@ -343,6 +445,7 @@ peak_rss=$(hwm_kb "$rq_pid")
 stop_reqmon
 log "scale: RSS idle ${idle_rss} KiB, ${HOLD} open ${held_rss} KiB (tracked $held_open), closed ${closed_rss} KiB, after churn ${churn_rss} KiB (tracked $churn_open), peak ${peak_rss} KiB; maps ${maps_idle}/${maps_held}/${maps_churn} KiB"
 
+queue_time_cost   # section 7 (defined above)
 # ---- report -----------------------------------------------------------------------------------
 python3 - "$work" "$out_md" <<PY
 import statistics, sys, subprocess, datetime, os
@@ -409,6 +512,7 @@ row("HTTPS: reqmon TLS count minus wrk completed", f([p[6] - p[4] for p in https
 row("HTTPS: lost events", f([p[7] for p in https], "{:.0f}"), "0", max(p[7] for p in https) == 0)
 row("an unobserved nginx and wrk over TLS: throughput with / without reqmon observing another nginx", f([o[1] / o[0] for o in other]), "about 1", True)
 row("an unobserved nginx and wrk over TLS: uprobe hits in them (bpf_stats)", f"{int(sum(o[2] for o in other))} for {int(sum(o[3] for o in other)):,} requests", "0", sum(o[2] for o in other) == 0)
+rows += [l for l in open(f"{work}/queue_rows.md").read().splitlines() if l.strip()]  # section 7
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1048576
 commit = subprocess.run(["git", "-C", "$here", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()

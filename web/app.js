@@ -434,7 +434,14 @@
 
     const avg = msParts(total ? st.average_response_time : null);
     setValue('tile-avg', avg[0], avg[1], total ? st.average_response_time : '');
-    setSub('tile-avg', total ? `min ${fmtMs(st.min_response_time)} · max ${fmtMs(st.max_response_time)}` : 'no requests yet');
+    // Response time split into serving (what the average measures) and waiting before the
+    // server read the request (queue time), when the kernel measured it.
+    const q = st.queue_time || {};
+    if (total && num(q.count) > 0) {
+      setSub('tile-avg', `serving ${fmtMs(st.average_response_time)} + waiting ${fmtMs(q.average)} (p99 ${fmtMs(q.p99)})`);
+    } else {
+      setSub('tile-avg', total ? `min ${fmtMs(st.min_response_time)} · max ${fmtMs(st.max_response_time)}` : 'no requests yet');
+    }
 
     const p99 = msParts(total ? pct.p99 : null);
     setValue('tile-p99', p99[0], p99[1], total ? pct.p99 : '');
@@ -728,6 +735,43 @@
     ]);
   }
 
+  // Capacity, forecasts and anomalies (GET /analytics), in words.
+  function updateAnalytics(a) {
+    if (!a || !a.capacity) return;
+    const c = a.capacity;
+    setText($('#capacity-summary'), c.summary || '');
+    let detail = '';
+    if (c.status === 'ok' && c.model) {
+      detail = `Universal Scalability Law fit over ${c.points} seconds at ${c.levels} load levels: ` +
+        `λ ${Number(c.model.lambda).toFixed(1)} req/s, σ ${Number(c.model.sigma).toFixed(3)}, ` +
+        `κ ${Number(c.model.kappa).toExponential(1)}, R² ${Number(c.model.r2).toFixed(2)}`;
+      if (c.concurrency_at_peak != null) detail += `; peak at about ${Number(c.concurrency_at_peak).toFixed(0)} requests in the system`;
+      const at90 = (c.latency_at || []).find((x) => x.utilization === 0.9);
+      if (at90 && at90.latency_ms != null) detail += `; expect ${fmtMs(at90.latency_ms)} per request at 90 %`;
+    }
+    setText($('#capacity-detail'), detail);
+    // Per target, when there are several (with one, it is the host's line above).
+    const tl = $('#capacity-targets');
+    tl.replaceChildren();
+    const targets = a.targets || [];
+    if (targets.length > 1) {
+      for (const t of targets) tl.appendChild(el('li', '', `${t.target}: ${t.capacity.summary}`));
+    }
+    const list = $('#forecast-list');
+    list.replaceChildren();
+    for (const f of a.forecasts || []) {
+      const li = el('li', f.status === 'ok' ? 'forecast-ok' : 'muted', f.summary);
+      if (f.status === 'ok') li.title = `least squares over ${f.window_hours} h, R² ${f.r2}`;
+      list.appendChild(li);
+    }
+    const rows = (a.anomalies || []).map((x) => x);
+    renderTable($('#anomalies'), rows, 10, 5, 'No route is off its baseline.', (x) => {
+      const pctSig = x.signal === 'error_share';
+      const fmt = (v) => (pctSig ? fmtPct(num(v) * 100) : fmtMs(v));
+      return [x.route, pctSig ? 'error share' : 'p95 latency', fmt(x.value), fmt(x.baseline), Number(x.score).toFixed(1)];
+    });
+  }
+
   function schedule(ms) {
     clearTimeout(timer);
     timer = setTimeout(poll, ms);
@@ -742,7 +786,7 @@
     try {
       data = await Promise.all([
         getJson('stats'), getJson('metrics'), getJson('series'), getJson(`requests?limit=${RECENT_ROWS}`),
-        getJson('alerts'),
+        getJson('alerts'), getJson('analytics'),
       ]);
     } catch (e) {
       state.failures++;
@@ -753,14 +797,15 @@
       schedule(delay);
       return;
     }
-    const [stats, metrics, series, requests, alerts] = data;
-    Object.assign(state, { stats, metrics, series, requests, alerts, failures: 0, lastOkAt: Date.now() });
+    const [stats, metrics, series, requests, alerts, analytics] = data;
+    Object.assign(state, { stats, metrics, series, requests, alerts, analytics, failures: 0, lastOkAt: Date.now() });
     state.okPolls++;
     try {
       updateTiles(stats, metrics);
       updateAlerts(alerts);
       updateCharts(series);
       updateTables(stats, metrics, requests);
+      updateAnalytics(analytics);
     } catch (e) {
       console.error('reqmon dashboard: render failed', e);
     }

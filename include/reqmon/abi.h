@@ -12,8 +12,12 @@
 #endif
 
 /* 2: data records carry flags (TLS plaintext, TLS ciphertext seen) and the SSL_* "syscalls";
- * the layout is that of version 1, whose records read the same (flags were 0). */
-#define RQ_ABI_VERSION 2
+ * the layout is that of version 1, whose records read the same (flags were 0).
+ * 3: data records end with ts_queued (queue time, issue #14): 8 bytes longer. Records of
+ * versions 1 and 2 have the RQ_DATA_EVENT_SIZE_V2 bytes before their payload, and ts_queued 0. */
+#define RQ_ABI_VERSION 3
+/* sizeof(struct rq_data_event) in ABI versions 1 and 2. */
+#define RQ_DATA_EVENT_SIZE_V2 88
 
 /* Hard ceiling on the payload prefix copied per syscall; the load-time setting is at most this. */
 #define RQ_MAX_PAYLOAD 16384
@@ -121,6 +125,11 @@ struct rq_data_event {
 	__u8 syscall;      /* enum rq_syscall */
 	__u8 role;         /* enum rq_role as known to the kernel (RQ_ROLE_UNKNOWN usually) */
 	__u8 flags;        /* enum rq_data_flags (0 for plain TCP bytes) */
+	/* Ingress on a server socket: CLOCK_MONOTONIC ns when the first bytes this read took were
+	 * queued on the socket (new connection: when its handshake completed, which is earlier), so
+	 * ts_exit - ts_queued is how long they waited for the process to read them. 0 when not known
+	 * (egress, compat build, TLS plaintext, unread bytes from before attach, --no-queue-time). */
+	__u64 ts_queued;
 	/* __u8 payload[payload_len] follows */
 };
 

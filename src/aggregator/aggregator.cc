@@ -381,6 +381,16 @@ void Aggregator::SummarizeLocked(const Stats& st, LatencySummary* o) const {
     o->p95_ms = out[2] / 1e6;
     o->p99_ms = out[3] / 1e6;
   }
+  o->queue_count = st.queue_count;
+  if (st.queue_count > 0 && st.queue_hist) {
+    o->queue_avg_ms =
+        static_cast<double>(st.queue_sum_ns) / static_cast<double>(st.queue_count) / 1e6;
+    const double qs[2] = {0.5, 0.99};
+    double out[2];
+    st.queue_hist->Quantiles(qs, 2, out);
+    o->queue_p50_ms = out[0] / 1e6;
+    o->queue_p99_ms = out[1] / 1e6;
+  }
   if (cur_sec_ >= 0) {
     o->rate_1s = st.rate.Rate(cur_sec_, 1);
     o->rate_10s = st.rate.Rate(cur_sec_, 10);

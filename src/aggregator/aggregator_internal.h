@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,8 @@ struct Aggregator::Stats {
   std::array<uint64_t, 5> classes{};
   LogHistogram hist;
   RateRing rate;
+  uint64_t queue_count = 0, queue_sum_ns = 0;
+  std::unique_ptr<LogHistogram> queue_hist;  ///< allocated with the first measured queue time
 
   void Add(const HttpTransaction& tx, uint64_t dur_ns, int cls, int64_t sec, int64_t cur) {
     req_bytes += tx.request_bytes;
@@ -55,6 +58,12 @@ struct Aggregator::Stats {
     ++count;
     sum_ns += dur_ns;
     hist.Record(dur_ns);
+    if (tx.queue_ns > 0) {
+      ++queue_count;
+      queue_sum_ns += tx.queue_ns;
+      if (!queue_hist) queue_hist = std::make_unique<LogHistogram>();
+      queue_hist->Record(tx.queue_ns);
+    }
     if (cls >= 0) ++classes[cls];
     rate.Add(sec, cur);
   }

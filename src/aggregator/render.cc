@@ -33,6 +33,14 @@ ordered_json Percentiles(const LatencySummary& s) {
                       {"p99", Round(s.p99_ms, 3)}};
 }
 
+// Queue time: how long requests waited before the server read them (issue #14).
+ordered_json QueueTime(const LatencySummary& s) {
+  return ordered_json{{"count", s.queue_count},
+                      {"average", Round(s.queue_avg_ms, 3)},
+                      {"p50", Round(s.queue_p50_ms, 3)},
+                      {"p99", Round(s.queue_p99_ms, 3)}};
+}
+
 ordered_json Rates(const LatencySummary& s) {
   return ordered_json{
       {"1s", Round(s.rate_1s, 3)}, {"10s", Round(s.rate_10s, 3)}, {"60s", Round(s.rate_60s, 3)}};
@@ -46,6 +54,7 @@ void Summary(const LatencySummary& s, ordered_json& j) {
   j["min_response_time"] = Round(s.min_ms, 3);
   j["max_response_time"] = Round(s.max_ms, 3);
   j["percentiles"] = Percentiles(s);
+  j["queue_time"] = QueueTime(s);
   j["status_classes"] = Classes(s.classes);
   j["rates"] = Rates(s);
   j["request_bytes"] = s.request_bytes;
@@ -149,6 +158,7 @@ ordered_json Aggregator::StatsJson() const {
   j["min_response_time"] = Round(t.min_ms, 3);
   j["max_response_time"] = Round(t.max_ms, 3);
   j["percentiles"] = Percentiles(t);
+  j["queue_time"] = QueueTime(t);
   j["status_classes"] = Classes(t.classes);
   j["rates"] = Rates(t);
   j["incomplete_requests"] = t.incomplete;
@@ -457,6 +467,22 @@ std::string Aggregator::PrometheusText() const {
                    "reqmon_http_request_duration_seconds_sum{{method=\"{}\",route=\"{}\"}} {}\n"
                    "reqmon_http_request_duration_seconds_count{{method=\"{}\",route=\"{}\"}} {}\n",
                    m, rt, cum, m, rt, r.duration_sum_s, m, rt, r.s.count);
+  }
+  // Queue time (issue #14): a summary per route, whose _sum / _count is the mean wait.
+  Family(out, "reqmon_http_queue_time_seconds", "summary",
+         "Time complete HTTP requests waited before the server first read them (listen backlog or "
+         "receive queue), by method and route template; requests with a measured wait only.");
+  for (const RouteSummary& r : snap.routes) {
+    if (r.s.queue_count == 0) continue;
+    const std::string m = Label(r.method), rt = Label(r.route);
+    fmt::format_to(it,
+                   "reqmon_http_queue_time_seconds{{method=\"{}\",route=\"{}\",quantile=\"0.5\"}} {}\n"
+                   "reqmon_http_queue_time_seconds{{method=\"{}\",route=\"{}\",quantile=\"0.99\"}} {}\n"
+                   "reqmon_http_queue_time_seconds_sum{{method=\"{}\",route=\"{}\"}} {}\n"
+                   "reqmon_http_queue_time_seconds_count{{method=\"{}\",route=\"{}\"}} {}\n",
+                   m, rt, r.s.queue_p50_ms / 1e3, m, rt, r.s.queue_p99_ms / 1e3, m, rt,
+                   r.s.queue_avg_ms * static_cast<double>(r.s.queue_count) / 1e3, m, rt,
+                   r.s.queue_count);
   }
   Family(out, "reqmon_http_requests_by_protocol_total", "counter",
          "Complete HTTP requests observed, by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).");

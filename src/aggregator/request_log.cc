@@ -158,6 +158,12 @@ void AppendRequest(const HttpTransaction& tx, std::string* s) {
   s->append(", Response Time=");
   AppendDurationNs(tx.response_ns(), s);
   s->append("ms");
+  // How long it waited before the server read it (issue #14), when measured.
+  if (tx.queue_ns > 0 && !tx.incomplete) {
+    s->append(", Queue Time=");
+    AppendDurationNs(tx.queue_ns, s);
+    s->append("ms");
+  }
 }
 
 }  // namespace

@@ -55,8 +55,24 @@ struct Gauge {
   int64_t first_sec = 0, last_sec = 0;
   uint64_t first_used = 0, last_used = 0, last_free = 0;
   uint64_t lost = 0;
+  uint32_t util_n = 0, htf_n = 0;  // analytics: samples with a figure, and the sums
+  double util = 0, htf = 0;
+  bool has_anomaly = false;
+  double anomaly = 0;  // the largest
   void Add(const SecondSample& s) {
     lost += s.lost_events;
+    if (s.utilization_percent) {
+      ++util_n;
+      util += *s.utilization_percent;
+    }
+    if (s.hours_to_full) {
+      ++htf_n;
+      htf += *s.hours_to_full;
+    }
+    if (s.anomaly_score) {
+      anomaly = has_anomaly ? std::max(anomaly, *s.anomaly_score) : *s.anomaly_score;
+      has_anomaly = true;
+    }
     if (!s.has_system) return;
     if (n == 0) {
       first_sec = s.sec;
@@ -72,6 +88,14 @@ struct Gauge {
   }
   void Merge(const Gauge& o) {  // o is later than *this
     lost += o.lost;
+    util_n += o.util_n;
+    util += o.util;
+    htf_n += o.htf_n;
+    htf += o.htf;
+    if (o.has_anomaly) {
+      anomaly = has_anomaly ? std::max(anomaly, o.anomaly) : o.anomaly;
+      has_anomaly = true;
+    }
     if (o.n == 0) return;
     if (n == 0) {
       first_sec = o.first_sec;
@@ -238,6 +262,21 @@ AlertEngine::Verdict AlertEngine::EvaluateLocked(const Rule& r, int64_t now) con
       }
       case Signal::kLostEvents:
         return static_cast<double>(gauge(end, len).lost);
+      case Signal::kUtilization: {
+        const Gauge g = gauge(end, len);
+        if (g.util_n == 0) return std::nullopt;
+        return g.util / g.util_n;
+      }
+      case Signal::kHoursToFull: {
+        const Gauge g = gauge(end, len);
+        if (g.htf_n == 0) return std::nullopt;
+        return g.htf / g.htf_n;
+      }
+      case Signal::kAnomaly: {
+        const Gauge g = gauge(end, len);
+        if (!g.has_anomaly) return std::nullopt;
+        return g.anomaly;
+      }
       case Signal::kProcessDown: {
         if (!r.scope_kind.empty()) {
           auto it = st.targets_down.find(r.scope_value);

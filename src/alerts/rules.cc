@@ -19,7 +19,7 @@ struct SignalInfo {
   Signal signal;
   bool requests;  ///< computed from requests (min_requests and scopes apply)
 };
-constexpr std::array<SignalInfo, 12> kSignals = {{
+constexpr std::array<SignalInfo, 15> kSignals = {{
     {"cpu_percent", Signal::kCpuPercent, false},
     {"memory_percent", Signal::kMemoryPercent, false},
     {"disk_percent", Signal::kDiskPercent, false},
@@ -32,6 +32,9 @@ constexpr std::array<SignalInfo, 12> kSignals = {{
     {"lost_events", Signal::kLostEvents, false},
     {"process_down", Signal::kProcessDown, false},
     {"latency", Signal::kLatency, true},
+    {"utilization", Signal::kUtilization, false},
+    {"hours_to_full", Signal::kHoursToFull, false},
+    {"anomaly", Signal::kAnomaly, false},
 }};
 
 // Latency objectives must be one of the histogram's bucket bounds (ms), so that reqmon and the

@@ -113,7 +113,9 @@ AlertService::AlertService(RuleSet rules, const Aggregator& agg, RequestLog* log
       feed_(engine_.ScopeKeys()) {}
 
 std::vector<AlertEvent> AlertService::Tick(int64_t sec) {
-  std::vector<AlertEvent> events = engine_.Step(feed_.Next(agg_.Snapshot(), sec));
+  SecondSample sample = feed_.Next(agg_.Snapshot(), sec);
+  if (enrich_) enrich_(&sample);
+  std::vector<AlertEvent> events = engine_.Step(sample);
   for (const AlertEvent& e : events) {
     if (log_)
       log_->LogLine(
@@ -133,7 +135,7 @@ void ReplayClock::OnTransaction(const HttpTransaction& tx) {
   // Every second up to the transaction's, evaluated before it counts (a gap: its last 15 minutes).
   if (sec > last_sec_) {
     const int64_t from = std::max(last_sec_, sec - 900);
-    for (int64_t s = from; s < sec; ++s) service_.Tick(s);
+    for (int64_t s = from; s < sec; ++s) tick_(s);
     last_sec_ = sec;
   }
   next_.OnTransaction(tx);
@@ -141,7 +143,7 @@ void ReplayClock::OnTransaction(const HttpTransaction& tx) {
 
 void ReplayClock::Finish(int extra_s) {
   if (last_sec_ < 0) return;
-  for (int64_t s = last_sec_; s <= last_sec_ + extra_s; ++s) service_.Tick(s);
+  for (int64_t s = last_sec_; s <= last_sec_ + extra_s; ++s) tick_(s);
 }
 
 }  // namespace reqmon::alerts

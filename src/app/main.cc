@@ -24,6 +24,7 @@
 #include "reqmon/alerts/notifier.h"
 #include "reqmon/alerts/rules.h"
 #include "reqmon/alerts/service.h"
+#include "reqmon/analytics/analyzer.h"
 #include "reqmon/api/server.h"
 #include "reqmon/capture/bpf_capture.h"
 #include "reqmon/capture/capture_file.h"
@@ -68,7 +69,9 @@ std::vector<TlsProcessInfo> TlsInfo(const BpfCapture& cap) {
 
 // Starts the API server, or returns nullptr with *error.
 std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg,
-                                    const alerts::AlertService* alerting, std::string* error) {
+                                    const alerts::AlertService* alerting,
+                                    const analytics::AnalyticsService& analytics,
+                                    std::string* error) {
   if (o.no_api) return nullptr;
   ApiServerOptions ao;
   if (!ParseListen(o.listen, &ao.host, &ao.port, error)) return nullptr;
@@ -81,6 +84,9 @@ std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg,
                     : std::string(R"({"rules":0,"active":[],"history":[]})");
   });
   if (alerting) api->AddPrometheusText([alerting] { return alerting->engine().PrometheusText(); });
+  const analytics::Analyzer& an = analytics.analyzer();
+  api->AddJsonEndpoint("/analytics", [&an] { return an.Json().dump(); });
+  api->AddPrometheusText([&an] { return an.PrometheusText(); });
   try {
     api->Start();
   } catch (const std::exception& e) {
@@ -88,6 +94,16 @@ std::unique_ptr<ApiServer> StartApi(const Options& o, Aggregator& agg,
     return nullptr;
   }
   return api;
+}
+
+// Analytics' figures become the alert signals utilization, hours_to_full and anomaly.
+void FeedAlerts(alerts::AlertService* alerting, const analytics::AnalyticsService& analytics) {
+  if (!alerting) return;
+  alerting->SetEnricher([&an = analytics.analyzer()](alerts::SecondSample* s) {
+    s->utilization_percent = an.UtilizationPercent();
+    s->hours_to_full = an.HoursToFull();
+    s->anomaly_score = an.AnomalyScore();
+  });
 }
 
 // Opens the request log, or returns nullptr with *error.
@@ -124,14 +140,23 @@ int RunReplay(const Options& o) {
   // Rules are evaluated over the capture's own time (no notifications are sent for the past).
   std::unique_ptr<alerts::AlertService> alerting;
   if (o.alerts_on) alerting = std::make_unique<alerts::AlertService>(o.rules, agg, log.get(), nullptr);
-  std::unique_ptr<alerts::ReplayClock> clock;
-  if (alerting) clock = std::make_unique<alerts::ReplayClock>(out, *alerting, aopts.wall_offset_ns);
-  QueryRedactor redactor(clock ? static_cast<TransactionSink&>(*clock) : out, o.query_mode());
+  // Analytics and alerts see the capture's seconds, in that order.
+  analytics::AnalyticsService analytics(agg);
+  FeedAlerts(alerting.get(), analytics);
+  alerts::ReplayClock clock(
+      out,
+      [&](int64_t sec) {
+        analytics.Tick(sec);
+        if (alerting) alerting->Tick(sec);
+      },
+      aopts.wall_offset_ns);
+  QueryRedactor redactor(clock, o.query_mode());
   Pipeline pipe(redactor, nullptr);
+  pipe.set_abi_version(reader->info().abi_version);
   std::string_view rec;
   while (reader->Next(&rec)) pipe.OnRecord(rec.data(), rec.size());
   pipe.tracker().FinishAll();
-  if (clock) clock->Finish();
+  clock.Finish();
   agg.SetLostEvents(pipe.recorded_lost());
   agg.SetCounters("capture", pipe.Counters());
   agg.SetCounters("http2", pipe.Http2Counters());
@@ -145,12 +170,13 @@ int RunReplay(const Options& o) {
     std::fprintf(stderr, "reqmon: %s: skipped %llu malformed records (first: %s)\n",
                  o.replay.c_str(), static_cast<unsigned long long>(pipe.bad_records()),
                  pipe.first_error().c_str());
-  if (o.print_stats) {
-    std::printf("%s\n", agg.StatsJson().dump(2).c_str());
+  if (o.print_stats || o.print_analytics) {
+    if (o.print_stats) std::printf("%s\n", agg.StatsJson().dump(2).c_str());
+    if (o.print_analytics) std::printf("%s\n", analytics.analyzer().Json().dump(2).c_str());
     return code;
   }
   // Serve the replayed figures until interrupted.
-  auto api = StartApi(o, agg, alerting.get(), &err);
+  auto api = StartApi(o, agg, alerting.get(), analytics, &err);
   if (!api && !o.no_api) return Fail(err);
   if (api)
     std::fprintf(stderr, "reqmon: replayed %s (%llu records); serving on http://%s/ (Ctrl-C to "
@@ -228,9 +254,11 @@ int RunLive(Options o) {
     notifier = std::make_unique<alerts::Notifier>(no);
     alerting = std::make_unique<alerts::AlertService>(o.rules, agg, nullptr, notifier.get());
   }
+  analytics::AnalyticsService analytics(agg);
+  FeedAlerts(alerting.get(), analytics);
 
   // The API first: a busy port is reported before anything is attached.
-  auto api = StartApi(o, agg, alerting.get(), &err);
+  auto api = StartApi(o, agg, alerting.get(), analytics, &err);
   if (!api && !o.no_api) return Fail(err);
 
   CaptureConfig cc;
@@ -244,6 +272,7 @@ int RunLive(Options o) {
   cc.proc_root = o.proc_root;
   cc.verbose = o.verbose;
   cc.tls = !o.no_tls;
+  cc.queue_time = !o.no_queue_time;
   auto cap = BpfCapture::Start(cc, &Pipeline::OnRecordThunk, &pipe, &err);
   if (!cap) {
     if (api) api->Stop();
@@ -293,7 +322,9 @@ int RunLive(Options o) {
       agg.SetLostEvents(kc.lost);
       agg.SetTlsProcesses(TlsInfo(*cap));
       if (log) log->OnSystemSample(s);
-      if (alerting) alerting->Tick((static_cast<int64_t>(MonoNow()) + aopts.wall_offset_ns) / 1000000000);
+      const int64_t sec = (static_cast<int64_t>(MonoNow()) + aopts.wall_offset_ns) / 1000000000;
+      analytics.Tick(sec);
+      if (alerting) alerting->Tick(sec);
       if (!cc.comms.empty() || !cc.ports.empty() || !cc.cgroups.empty()) cap->RefreshTargets();
       for (int i = 0; i < 10 && !sampler_stop; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -371,6 +402,7 @@ int RunLive(Options o) {
     std::fprintf(stderr, "reqmon: %llu events were lost (the ring buffer was full); raise "
                  "--ring-buffer-mb\n", static_cast<unsigned long long>(kc.lost));
   if (o.print_stats) std::printf("%s\n", agg.StatsJson().dump(2).c_str());
+  if (o.print_analytics) std::printf("%s\n", analytics.analyzer().Json().dump(2).c_str());
   return rc;
 }
 

@@ -120,6 +120,8 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
   app.add_option("--replay", o->replay, "read events from a capture file instead of the kernel");
   app.add_flag("--print-stats", o->print_stats,
                "print the /stats JSON and exit (after the replay, or after --duration)");
+  app.add_flag("--print-analytics", o->print_analytics,
+               "print the GET /analytics JSON and exit (with --replay, or after --duration)");
   app.add_option("--listen", o->listen, "address:port of the dashboard and API")
       ->capture_default_str();
   app.add_flag("--no-api", o->no_api, "do not serve the dashboard and API");
@@ -155,6 +157,8 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-tls", o->no_tls,
                "attach no uprobes to TLS libraries (HTTPS requests are then not seen)");
+  app.add_flag("--no-queue-time", o->no_queue_time,
+               "do not measure how long requests wait before the server reads them (queue_time)");
   auto* alerting = app.add_option_group("Alerts", "rules, and where alerts go (README: Alerts)");
   alerting->add_option("--alert-rules", o->alert_rules,
                        "YAML rules file (default: the built-in rules; 'none': no alerting)");
@@ -197,6 +201,8 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
                 "or --record", 2);
   if (o->print_stats && o->replay.empty() && o->duration <= 0)
     return Fail("--print-stats needs --replay FILE, or --duration SECONDS for a live run", 2);
+  if (o->print_analytics && o->replay.empty() && o->duration <= 0)
+    return Fail("--print-analytics needs --replay FILE, or --duration SECONDS for a live run", 2);
   if (o->web_dir.empty()) o->web_dir = DefaultWebDir(argv[0]);
   if (!o->token_file.empty()) {
     std::string err;

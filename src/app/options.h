@@ -23,6 +23,7 @@ struct Options {
   std::string record;
   std::string replay;
   bool print_stats = false;
+  bool print_analytics = false;  ///< --print-analytics: GET /analytics' JSON
   std::string listen = "127.0.0.1:9100";
   bool no_api = false;
   std::string log_file;
@@ -36,6 +37,7 @@ struct Options {
   bool demo = false;
   bool verbose = false;
   bool no_tls = false;
+  bool no_queue_time = false;
   std::string token_file;
   bool no_auth = false;
   bool show_query = false;

@@ -25,7 +25,7 @@ void Pipeline::OnRecord(const void* data, size_t len) {
     }
   }
   std::string err;
-  if (!DispatchRecord(data, len, tracker_, &err)) {
+  if (!DispatchRecord(data, len, tracker_, &err, abi_version_)) {
     if (bad_records_++ == 0) first_error_ = err;
   }
 }

@@ -12,6 +12,8 @@
 #include "reqmon/parser/transaction.h"
 #include "reqmon/tracker/connection_tracker.h"
 
+#include "reqmon/abi.h"
+
 namespace reqmon {
 
 class Pipeline {
@@ -25,6 +27,9 @@ class Pipeline {
   static void OnRecordThunk(void* ctx, const void* data, size_t len) {
     static_cast<Pipeline*>(ctx)->OnRecord(data, len);
   }
+
+  /// The ABI version of the records that follow (a replayed capture's; RQ_ABI_VERSION live).
+  void set_abi_version(uint32_t v) { abi_version_ = v; }
 
   ConnectionTracker& tracker() { return tracker_; }
   uint64_t records() const { return records_; }
@@ -44,6 +49,7 @@ class Pipeline {
   uint64_t records_ = 0;
   uint64_t bad_records_ = 0;
   uint64_t recorded_lost_ = 0;
+  uint32_t abi_version_ = RQ_ABI_VERSION;
   std::string first_error_;
 };
 

@@ -104,6 +104,7 @@ struct LoadSettings {
   bool filter_all, filter_cgroup, filter_comm, filter_port;
   uint32_t self_tgid;
   uint64_t ring_bytes;
+  bool queue_time;
 };
 
 // One build of the programs (a bpftool skeleton type): open, configure, load. On success the
@@ -136,6 +137,14 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
   // never waits long behind reqmon; the 5 ms poll picks up the trickle when it is quiet.
   skel->rodata->wakeup_bytes = std::min<uint64_t>(st.ring_bytes / 4, 64 << 10);
   bpf_map__set_max_entries(skel->maps.events, st.ring_bytes);
+  /* Queue time (default build only): off, its programs are not even attached. */
+  if constexpr (requires { skel->progs.queue_data_ready; }) {
+    skel->rodata->queue_time = st.queue_time;
+    if (!st.queue_time) {
+      bpf_program__set_autoattach(skel->progs.queue_data_ready, false);
+      bpf_program__set_autoattach(skel->progs.queue_set_state, false);
+    }
+  }
   int ncpu = libbpf_num_possible_cpus();
   bpf_map__set_max_entries(skel->maps.scratch, ncpu > 0 ? ncpu : 1);
   /* The TLS uprobes are attached per process by TlsProbes, never by the skeleton. */
@@ -331,7 +340,7 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
 
   LoadSettings st{config.payload_bytes, config.all, !cgroup_ids.empty(), !config.comms.empty(),
                   !config.ports.empty(), static_cast<uint32_t>(getpid()),
-                  static_cast<uint64_t>(rb_mb) << 20};
+                  static_cast<uint64_t>(rb_mb) << 20, config.queue_time};
   // Loads one build, puts the targets in its maps (before attaching, so that no early event is
   // filtered out) and attaches every program; a build that loads but does not attach is
   // unloaded again.

@@ -51,9 +51,11 @@ std::unique_ptr<CaptureWriter> CaptureWriter::Create(const std::string& path, co
   }
   char hdr[kCaptureHeaderSize] = {};
   std::memcpy(hdr, kCaptureMagic, 8);
-  PutU32(hdr + 8, kCaptureVersion);
-  // Records copied from an ABI 1 file keep saying so; everything else is this ABI's.
-  PutU32(hdr + 12, info.abi_version == 1 ? 1 : RQ_ABI_VERSION);
+  // Records copied from an older file keep saying what they are; everything else is this ABI's.
+  PutU32(hdr + 8, info.version >= 1 && info.version <= kCaptureVersion ? info.version
+                                                                       : kCaptureVersion);
+  PutU32(hdr + 12, info.abi_version >= 1 && info.abi_version <= RQ_ABI_VERSION ? info.abi_version
+                                                                               : RQ_ABI_VERSION);
   PutI64(hdr + 16, info.realtime_offset_ns);
   PutU32(hdr + 24, info.payload_limit);
   if (std::fwrite(hdr, 1, sizeof(hdr), f) != sizeof(hdr)) {
@@ -114,16 +116,18 @@ std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, std:
   r->info_.abi_version = GetU32(hdr + 12);
   r->info_.realtime_offset_ns = GetI64(hdr + 16);
   r->info_.payload_limit = GetU32(hdr + 24);
-  if (r->info_.version != kCaptureVersion) {
+  if (r->info_.version < 1 || r->info_.version > kCaptureVersion) {
     *error = path + ": unsupported capture format version " + std::to_string(r->info_.version) +
-             " at byte offset 8 (this reqmon reads version " + std::to_string(kCaptureVersion) + ")";
+             " at byte offset 8 (this reqmon reads versions 1 to " +
+             std::to_string(kCaptureVersion) + ")";
     std::fclose(f);
     return nullptr;
   }
-  // ABI 1 records have the layout of ABI 2 with zero flags: both read the same.
-  if (r->info_.abi_version != RQ_ABI_VERSION && r->info_.abi_version != 1) {
+  // ABI 1 records have the layout of ABI 2 with zero flags; ABI 3 data records are 8 bytes
+  // longer (ts_queued). DispatchRecord reads each by its version.
+  if (r->info_.abi_version < 1 || r->info_.abi_version > RQ_ABI_VERSION) {
     *error = path + ": unsupported record ABI version " + std::to_string(r->info_.abi_version) +
-             " at byte offset 12 (this reqmon reads versions 1 and " +
+             " at byte offset 12 (this reqmon reads versions 1 to " +
              std::to_string(RQ_ABI_VERSION) + ")";
     std::fclose(f);
     return nullptr;

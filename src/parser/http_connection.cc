@@ -129,6 +129,7 @@ int HttpConnection::OnMessageBegin(llhttp_t* p) {
   s.in_chunk_data = false;
   s.msg_start_ts = s.cur_exit;
   s.msg_start_enter = s.cur_enter;
+  s.msg_start_queued = s.cur_queued;
   s.url.clear();
   return 0;
 }
@@ -147,6 +148,7 @@ int HttpConnection::OnHeadersComplete(llhttp_t* p) {
   if (s.is_request) {
     Pending& r = c.PushPending();
     r.start_ns = s.msg_start_ts;
+    r.queued_ns = s.msg_start_queued;
     r.method = p->method;
     r.minor = p->http_minor;
     r.h2c = p->upgrade && ContainsH2c(s.record);
@@ -220,8 +222,10 @@ void HttpConnection::ResetStream(Stream& s, bool synced) {
   s.msg_bytes = 0;
   s.msg_start_ts = 0;
   s.msg_start_enter = 0;
+  s.msg_start_queued = 0;
   s.cur_enter = 0;
   s.cur_exit = 0;
+  s.cur_queued = 0;
   s.req_seq = 0;
   s.req_pushed = false;
   s.url.clear();
@@ -299,6 +303,7 @@ void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {
         rq_data_event both = ev;
         both.h.ts_enter = first.h.ts_enter;  // the message began with the first read
         both.h.ts_exit = first.h.ts_exit;
+        both.ts_queued = first.ts_queued;
         both.bytes = static_cast<int64_t>(first.bytes) + static_cast<int64_t>(bytes);
         both.payload_len = static_cast<uint32_t>(joined.size());
         if (InferRole(both, joined)) return OnData(both, joined);
@@ -333,6 +338,7 @@ void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {
   if (!s.is_request) last_resp_ts_ = ev.h.ts_exit;
   s.cur_enter = ev.h.ts_enter;
   s.cur_exit = ev.h.ts_exit;
+  s.cur_queued = ev.ts_queued;
 
   if (!s.synced) {
     const bool start = s.is_request ? StartsWithRequest(payload) : StartsWithResponse(payload);
@@ -492,10 +498,11 @@ void HttpConnection::LoseSync(Stream& s, uint64_t ts_exit, uint64_t lost_bytes) 
 void HttpConnection::Resync(Stream& s, const rq_data_event& ev) {
   const bool was_synced = s.ever_synced;
   const bool skipped = s.skipped_while_lost;
-  const uint64_t enter = s.cur_enter, exit = s.cur_exit;
+  const uint64_t enter = s.cur_enter, exit = s.cur_exit, queued = s.cur_queued;
   ResetStream(s, true);
   s.cur_enter = enter;
   s.cur_exit = exit;
+  s.cur_queued = queued;
   if (!was_synced) return;
   ++counters_->resyncs;
   if (s.is_request || !skipped) return;
@@ -663,6 +670,7 @@ void HttpConnection::NoteUnparsedRequest(uint64_t bytes, uint64_t ts_enter, cons
   if (bytes == 0) return;
   if (unanswered_.bytes == 0) {
     unanswered_.start_ns = ts_enter;
+    unanswered_.queued_ns = 0;
     unanswered_.unparsed = true;
     unanswered_.url = "(unparsed)";
     unanswered_.seq = ~0ull;
@@ -686,6 +694,7 @@ void HttpConnection::FillRequest(const Pending& req) {
   tx_.role = static_cast<uint8_t>(role_);
   tx_.tls = tls_;
   tx_.request_start_ns = req.start_ns;
+  tx_.queue_ns = req.queued_ns && req.queued_ns < req.start_ns ? req.start_ns - req.queued_ns : 0;
   const char* name = req.unparsed ? "(unparsed)"
                                   : llhttp_method_name(static_cast<llhttp_method_t>(req.method));
   tx_.method.assign(name);

@@ -20,7 +20,8 @@ std::string Sizes(size_t len, size_t want) {
 
 }  // namespace
 
-bool DispatchRecord(const void* data, size_t len, EventSink& sink, std::string* error) {
+bool DispatchRecord(const void* data, size_t len, EventSink& sink, std::string* error,
+                    uint32_t abi_version) {
   if (data == nullptr || len < sizeof(rq_event_header)) {
     return Fail(error, "record too short for a header: " + Sizes(len, sizeof(rq_event_header)));
   }
@@ -29,14 +30,16 @@ bool DispatchRecord(const void* data, size_t len, EventSink& sink, std::string* 
   std::memcpy(&h, bytes, sizeof(h));
   switch (h.type) {
     case RQ_EV_DATA: {
-      if (len < sizeof(rq_data_event)) {
-        return Fail(error, "data record too short: " + Sizes(len, sizeof(rq_data_event)));
+      // ABI 1 and 2 records end before ts_queued (read as 0).
+      const size_t head = abi_version >= 3 ? sizeof(rq_data_event) : RQ_DATA_EVENT_SIZE_V2;
+      if (len < head) {
+        return Fail(error, "data record too short: " + Sizes(len, head));
       }
-      rq_data_event ev;
-      std::memcpy(&ev, bytes, sizeof(ev));
-      if (len - sizeof(rq_data_event) != ev.payload_len) {
+      rq_data_event ev{};
+      std::memcpy(&ev, bytes, head);
+      if (len - head != ev.payload_len) {
         return Fail(error, "data record size " + std::to_string(len) + " != " +
-                               std::to_string(sizeof(rq_data_event)) + " + payload_len " +
+                               std::to_string(head) + " + payload_len " +
                                std::to_string(ev.payload_len));
       }
       if (ev.bytes < 0 || static_cast<uint64_t>(ev.bytes) < ev.payload_len) {
@@ -46,7 +49,7 @@ bool DispatchRecord(const void* data, size_t len, EventSink& sink, std::string* 
       if (ev.direction != RQ_DIR_INGRESS && ev.direction != RQ_DIR_EGRESS) {
         return Fail(error, "data record has unknown direction " + std::to_string(ev.direction));
       }
-      sink.OnData(ev, std::string_view(reinterpret_cast<const char*>(bytes) + sizeof(ev),
+      sink.OnData(ev, std::string_view(reinterpret_cast<const char*>(bytes) + head,
                                        ev.payload_len));
       return true;
     }

@@ -36,7 +36,7 @@ TEST(RenderTest, StatsStartsExactlyLikeTheOriginal) {
   for (const auto& [k, v] : j.items()) keys.push_back(k);
   const std::vector<std::string> want = {
       "total_requests", "average_response_time", "status_codes", "min_response_time",
-      "max_response_time", "percentiles", "status_classes", "rates", "incomplete_requests",
+      "max_response_time", "percentiles", "queue_time", "status_classes", "rates", "incomplete_requests",
       "request_bytes", "response_bytes", "unparsed", "lost_events", "tls", "tls_not_covered",
       "protocols", "unknown_paths", "grpc", "routes", "processes"};
   EXPECT_EQ(keys, want);

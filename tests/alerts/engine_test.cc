@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace reqmon::alerts {
 namespace {
 
@@ -386,6 +388,57 @@ TEST(Engine, TheBuiltInRulesOnAnIncident) {
   EXPECT_EQ(by_rule["LatencyP99Spike"], once);
   EXPECT_TRUE(eng.Active().empty());
   EXPECT_EQ(eng.History().size(), 3u);
+}
+
+}  // namespace
+}  // namespace reqmon::alerts
+
+namespace reqmon::alerts {
+namespace {
+
+// The analytics signals (issue #14): utilisation of the estimated capacity, hours to full and
+// the anomaly score come in the sample; no figure is no verdict.
+TEST(Engine, AnalyticsSignals) {
+  AlertEngine eng(Parse(R"(rules:
+  - name: NearCapacity
+    signal: utilization
+    window: 10s
+    above: 80
+    clear: 70
+    for: 5s
+    severity: warning
+  - name: FullSoon
+    signal: hours_to_full
+    window: 1s
+    below: 8
+    clear: 12
+    severity: critical
+  - name: Odd
+    signal: anomaly
+    window: 1m
+    above: 3.5
+    severity: notice
+)"));
+  int64_t t = kT0;
+  for (int i = 0; i < 5; ++i, ++t) eng.Step(Traffic(t, 10, 0));
+  EXPECT_FALSE(eng.Value("NearCapacity"));
+  EXPECT_FALSE(eng.Value("FullSoon"));
+  EXPECT_FALSE(eng.Value("Odd"));
+  std::vector<AlertEvent> fired;
+  for (int i = 0; i < 20; ++i, ++t) {
+    SecondSample s = Traffic(t, 10, 0);
+    s.utilization_percent = 90;
+    s.hours_to_full = 5;
+    if (i == 3) s.anomaly_score = 6.5;
+    for (auto& e : eng.Step(s)) fired.push_back(e);
+  }
+  EXPECT_NEAR(*eng.Value("NearCapacity"), 90, 1e-9);
+  EXPECT_NEAR(*eng.Value("FullSoon"), 5, 1e-9);
+  EXPECT_NEAR(*eng.Value("Odd"), 6.5, 1e-9);
+  std::set<std::string> names;
+  for (const auto& e : fired)
+    if (e.kind == AlertEvent::kFiring) names.insert(e.name);
+  EXPECT_EQ(names, (std::set<std::string>{"NearCapacity", "FullSoon", "Odd"}));
 }
 
 }  // namespace

@@ -114,7 +114,7 @@ TEST_F(LiveTest, NginxExactCountsAndTimingAgreesWithAccessLog) {
   for (int id : ours_progs) EXPECT_FALSE(after.count(id)) << "program " << id << " still loaded";
   std::string logtext = testing::ReadFile(dir_ / "monitor_logs.txt");
   static const std::regex req_line(
-      R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - Request: Method=GET, URL=/slow/\d+, Status=200, Response Time=\d+(\.\d{1,3})?ms$)");
+      R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - Request: Method=GET, URL=/slow/\d+, Status=200, Response Time=\d+(\.\d{1,3})?ms(, Queue Time=\d+(\.\d{1,3})?ms)?$)");
   static const std::regex cpu_line(
       R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - CPU Usage: \d+\.\d%, Memory Usage: \d+\.\d%$)");
   int slow_lines = 0, cpu_lines = 0, request_lines = 0;

@@ -126,7 +126,7 @@ TEST_P(ReplayTest, RecordsComeBackByteForByte) {
   ASSERT_TRUE(rd) << err;
   auto tmp = testing::MakeTempDir("rt");
   auto w = CaptureWriter::Create((tmp / "copy.rqcap").string(),
-                                 CaptureInfo{kCaptureVersion, rd->info().abi_version,
+                                 CaptureInfo{rd->info().version, rd->info().abi_version,
                                              rd->info().realtime_offset_ns,
                                              rd->info().payload_limit},
                                  &err);
@@ -148,6 +148,37 @@ TEST_P(ReplayTest, RecordsComeBackByteForByte) {
   EXPECT_GT(types[RQ_EV_OPEN], 0u);
   EXPECT_GT(types[RQ_EV_CLOSE], 0u);
   fs::remove_all(tmp);
+}
+
+// Captures recorded before queue time (record ABI 1 and 2) still replay: no queue time, and
+// /analytics says in words why it gives no capacity (a short capture at one load level) instead
+// of guessing. The same capture gives the same analytics every time.
+TEST_P(ReplayTest, OlderCapturesHaveNoQueueTimeAndAnalyticsRefusesToGuess) {
+  const std::string cap = TestData(GetParam() + ".rqcap");
+  int status = 0;
+  std::string err;
+  const std::string out =
+      RunReqmon("--replay " + cap + " --print-stats --print-analytics --log-file none", &status, &err);
+  ASSERT_EQ(status, 0) << err;
+  // Two documents: /stats, then /analytics.
+  const size_t split = out.find("\n}\n{");
+  ASSERT_NE(split, std::string::npos) << out.substr(0, 200);
+  const auto stats = nlohmann::json::parse(out.substr(0, split + 2));
+  const auto an = nlohmann::json::parse(out.substr(split + 3));
+  EXPECT_GT(stats["total_requests"].get<int>(), 0);
+  EXPECT_EQ(stats["queue_time"]["count"], 0);
+  EXPECT_EQ(an["capacity"]["status"], "insufficient load variation");
+  EXPECT_TRUE(an["capacity"]["requests_per_second"].is_null());
+  EXPECT_TRUE(an["capacity"]["utilization"].is_null());
+  // A few seconds of capture: no forecast (none yet, or each saying why not).
+  for (const auto& f : an["forecasts"]) {
+    EXPECT_NE(f["status"], "ok") << f.dump();
+    EXPECT_TRUE(f["hours_to_full"].is_null());
+  }
+  EXPECT_TRUE(an["anomalies"].is_array());
+  const std::string again =
+      RunReqmon("--replay " + cap + " --print-stats --print-analytics --log-file none", &status, &err);
+  EXPECT_EQ(again.substr(split + 3), out.substr(split + 3));
 }
 
 INSTANTIATE_TEST_SUITE_P(RealServers, ReplayTest, ::testing::Values("nginx", "python"));

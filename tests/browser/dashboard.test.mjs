@@ -434,10 +434,32 @@ async function main() {
   const routeText = await page.$eval('#routes tbody', (e) => e.textContent);
   check(routeText.includes('/api/load'), 'routes table lacks /api/load');
   const links = await page.$$eval('a', (as) => as.map((a) => a.getAttribute('href')));
-  for (const l of ['stats', 'metrics', 'series', 'metrics/prometheus', 'healthz', 'alerts']) {
+  for (const l of ['stats', 'metrics', 'series', 'metrics/prometheus', 'healthz', 'alerts', 'analytics']) {
     check(links.includes(l), `no link to /${l}`);
   }
   check(links.some((l) => l && l.startsWith('requests')), 'no link to /requests');
+
+  // Capacity & forecasts (issue #14): the panel says in words what /analytics says (here, with
+  // little load variation, that there is no estimate yet), one line per forecast; the response
+  // time tile splits serving and waiting once queue time was measured.
+  const panel = await waitFor('the capacity panel to match /analytics', async () => {
+    const an = await api('/analytics');
+    const p = await page.evaluate(() => ({
+      summary: document.querySelector('#capacity-summary').textContent.trim(),
+      forecasts: [...document.querySelectorAll('#forecast-list li')].map((li) => li.textContent.trim()),
+      anomalies: document.querySelectorAll('#anomalies tbody tr').length,
+    }));
+    return p.summary === an.capacity.summary && p.forecasts.length === an.forecasts.length ? { p, an } : false;
+  });
+  check(panel.p.forecasts.length === 3, `forecast lines: ${JSON.stringify(panel.p.forecasts)}`);
+  check(/req\/s at most|load has not varied|no saturation/.test(panel.p.summary), `capacity line: ${panel.p.summary}`);
+  check(panel.p.anomalies >= 1, 'the anomalies table has no row (nor its "none" row)');
+  log(`capacity panel: "${panel.p.summary}"; ${panel.p.forecasts.join('; ')}`);
+  const st = await api('/stats');
+  if (st.queue_time && st.queue_time.count > 0) {
+    const sub = await page.evaluate(() => document.querySelector('#tile-avg .tile-sub').textContent);
+    check(/serving .* \+ waiting /.test(sub), `avg tile does not split serving and waiting: ${sub}`);
+  }
 
   // The alerts banner: the firing alert, as /alerts has it; its start is marked on the charts.
   const firing = await waitFor('/alerts to list BrowserErrors firing', async () => {

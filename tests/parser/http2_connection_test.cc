@@ -559,3 +559,25 @@ TEST(Http2, Http1ProtocolVersionIsReported) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// Queue time (issue #14): a stream waited from when the record with its HEADERS' first byte was
+// queued; a stream whose record carries no arrival has none.
+TEST(Http2, QueueTimeFromTheHeadersRecord) {
+  Harness h;
+  h2::Encoder req, resp;
+  h.b.QueuedFor(300'000);
+  h.In(h2::ClientStart() + req.Headers(1, h2::Get("/a"), true));
+  h.Out(h2::ServerStart() + resp.Headers(1, h2::Status(200), true));
+  h.In(req.Headers(3, h2::Get("/b"), true));
+  h.Out(resp.Headers(3, h2::Status(200), true));
+  auto m = ByStream(h.sink.txs);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[1]->queue_ns, 300'000u);
+  EXPECT_EQ(m[3]->queue_ns, 0u);
+}
+
+}  // namespace
+}  // namespace reqmon

@@ -9,7 +9,7 @@
 
 namespace {
 
-TEST(AbiLayoutTest, Version) { EXPECT_EQ(RQ_ABI_VERSION, 2); }
+TEST(AbiLayoutTest, Version) { EXPECT_EQ(RQ_ABI_VERSION, 3); }
 
 TEST(AbiLayoutTest, Constants) {
   EXPECT_EQ(RQ_MAX_PAYLOAD, 16384);
@@ -59,7 +59,9 @@ TEST(AbiLayoutTest, Header) {
 }
 
 TEST(AbiLayoutTest, DataEvent) {
-  EXPECT_EQ(sizeof(rq_data_event), 88u);
+  EXPECT_EQ(sizeof(rq_data_event), 96u);
+  EXPECT_EQ(offsetof(rq_data_event, ts_queued), 88u);
+  EXPECT_EQ(offsetof(rq_data_event, ts_queued), static_cast<size_t>(RQ_DATA_EVENT_SIZE_V2));
   EXPECT_EQ(offsetof(rq_data_event, h), 0u);
   EXPECT_EQ(offsetof(rq_data_event, ep), 32u);
   EXPECT_EQ(offsetof(rq_data_event, bytes), 72u);

@@ -37,6 +37,8 @@ class EventBuilder {
   }
 
   void set_pid(uint32_t pid) { pid_ = pid; }
+  /// The next ingress data record says its bytes were queued `ns` before its read's exit.
+  void QueuedFor(uint64_t ns) { queued_for_ = ns; }
   void set_fd(int32_t fd) { fd_ = fd; }
   uint64_t last_enter() const { return last_enter_; }
   uint64_t last_exit() const { return last_exit_; }
@@ -56,6 +58,10 @@ class EventBuilder {
     if (sc == RQ_SYS_READ && dir == RQ_DIR_EGRESS) sc = RQ_SYS_WRITE;
     ev.syscall = static_cast<uint8_t>(sc);
     ev.role = static_cast<uint8_t>(role);
+    if (dir == RQ_DIR_INGRESS && queued_for_) {
+      ev.ts_queued = ev.h.ts_exit - queued_for_;
+      queued_for_ = 0;
+    }
     Record r(sizeof(ev) + captured.size());
     std::memcpy(r.data(), &ev, sizeof(ev));
     if (!captured.empty()) std::memcpy(r.data() + sizeof(ev), captured.data(), captured.size());
@@ -123,6 +129,7 @@ class EventBuilder {
 
   uint32_t pid_;
   int32_t fd_;
+  uint64_t queued_for_ = 0;
   uint64_t now_;
   uint64_t last_enter_ = 0;
   uint64_t last_exit_ = 0;

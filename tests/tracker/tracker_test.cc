@@ -370,3 +370,32 @@ TEST(TrackerCompactTest, ReleasesClosedConnectionsAndReusesTheirSlots) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon::testing {
+namespace {
+
+// Queue time (issue #14): from when the request's first bytes were queued to its first read;
+// the serving time (response_ns) is unchanged; a request whose record carries no arrival has
+// none; a request read in two parts takes its first part's.
+TEST(TrackerTest, QueueTimeComesFromTheRequestsFirstRecord) {
+  Harness h;
+  h.Feed(h.b.Open(RQ_ROLE_SERVER));
+  h.b.QueuedFor(700'000);
+  const uint64_t t0 = h.In(kGet);
+  const uint64_t t1 = h.Out(kOk);
+  h.In(kGet);  // no arrival known
+  h.Out(kOk);
+  h.b.QueuedFor(200'000);
+  h.In("GET /a HTTP/1.1\r\n");
+  h.In("Host: x\r\n\r\n");
+  h.Out(kOk);
+  h.Feed(h.b.Close());
+  ASSERT_EQ(h.sink.txs.size(), 3u);
+  EXPECT_EQ(h.sink.txs[0].queue_ns, 700'000u);
+  EXPECT_EQ(h.sink.txs[0].response_ns(), t1 - t0);
+  EXPECT_EQ(h.sink.txs[1].queue_ns, 0u);
+  EXPECT_EQ(h.sink.txs[2].queue_ns, 200'000u);
+}
+
+}  // namespace
+}  // namespace reqmon::testing

@@ -59,6 +59,9 @@ struct LatencySummary {
   std::array<uint64_t, 5> classes{};  ///< 1xx, 2xx, 3xx, 4xx, 5xx
   uint64_t request_bytes = 0, response_bytes = 0;
   double rate_1s = 0, rate_10s = 0, rate_60s = 0;  ///< requests per second
+  /// Queue time (HttpTransaction::queue_ns) of the complete requests that have one measured.
+  uint64_t queue_count = 0;
+  double queue_avg_ms = 0, queue_p50_ms = 0, queue_p99_ms = 0;
 };
 
 /// Upper bounds (seconds) of the Prometheus duration histogram; +Inf is implicit.

@@ -45,6 +45,9 @@ struct SecondSample {
   uint64_t disk_used_bytes = 0, disk_free_bytes = 0;
   uint64_t lost_events = 0;                 ///< lost during the second
   std::map<std::string, int> targets_down;  ///< target name -> 1 when its processes are all gone
+  /// Analytics (src/analytics), when it runs and has a figure: the host's utilisation of its
+  /// estimated capacity (%), the fewest hours to exhaustion, the largest anomaly score.
+  std::optional<double> utilization_percent, hours_to_full, anomaly_score;
 };
 
 enum class AlertState { kInactive, kPending, kFiring };

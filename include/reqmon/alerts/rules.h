@@ -22,6 +22,11 @@ enum class Signal {
   kLostEvents,         ///< events lost by the kernel ring buffer during the window
   kProcessDown,        ///< targets whose observed processes are all gone, with no successor
   kLatency,            ///< SLO rules only: share of requests slower than latency_ms
+  // Analytics (issue #14, src/analytics): fed in SecondSample when analytics runs.
+  kUtilization,        ///< throughput / estimated capacity of the host, %, mean over the window
+  kHoursToFull,        ///< fewest hours to exhaustion of the forecasts (memory, disk, request
+                       ///< rate), mean over the window; no verdict without a forecast
+  kAnomaly,            ///< largest per-route anomaly score (robust z) seen in the window
 };
 
 enum class Severity { kNotice, kWarning, kCritical };

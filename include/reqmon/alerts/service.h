@@ -7,6 +7,7 @@
 /// - ReplayClock drives the service with a capture's own time during --replay.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -48,6 +49,9 @@ class AlertService {
   const AlertEngine& engine() const { return engine_; }
   /// Sets the log for the alert lines; before the first Tick().
   void SetLog(RequestLog* log) { log_ = log; }
+  /// Adds figures computed elsewhere (analytics: utilization, hours_to_full, anomaly) to each
+  /// second's sample before the rules see it; before the first Tick().
+  void SetEnricher(std::function<void(SecondSample*)> enrich) { enrich_ = std::move(enrich); }
 
  private:
   const Aggregator& agg_;
@@ -55,6 +59,7 @@ class AlertService {
   Notifier* notifier_;
   AlertEngine engine_;
   SnapshotFeed feed_;
+  std::function<void(SecondSample*)> enrich_;
 };
 
 /// A TransactionSink in front of the replay's sinks: whenever a transaction belongs to a later
@@ -62,7 +67,12 @@ class AlertService {
 class ReplayClock : public TransactionSink {
  public:
   ReplayClock(TransactionSink& next, AlertService& service, int64_t wall_offset_ns)
-      : next_(next), service_(service), offset_(wall_offset_ns) {}
+      : next_(next),
+        tick_([&service](int64_t sec) { service.Tick(sec); }),
+        offset_(wall_offset_ns) {}
+  /// Calls `tick` instead (several services ticked in order, e.g. analytics then alerts).
+  ReplayClock(TransactionSink& next, std::function<void(int64_t)> tick, int64_t wall_offset_ns)
+      : next_(next), tick_(std::move(tick)), offset_(wall_offset_ns) {}
   void OnTransaction(const HttpTransaction& tx) override;
   void OnUnparsed(const UnparsedBytes& u) override { next_.OnUnparsed(u); }
   /// Ticks the last second, then `extra_s` more (idle) seconds. Call after the last record.
@@ -70,7 +80,7 @@ class ReplayClock : public TransactionSink {
 
  private:
   TransactionSink& next_;
-  AlertService& service_;
+  std::function<void(int64_t)> tick_;
   int64_t offset_;
   int64_t last_sec_ = -1;
 };

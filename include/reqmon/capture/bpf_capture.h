@@ -28,6 +28,9 @@ struct CaptureConfig {
   bool verbose = false;              ///< print libbpf's own messages
   bool force_compat = false;         ///< load the compat build even where the default one works
   bool tls = true;                   ///< attach OpenSSL uprobes in observed processes
+  /// Measure queue time (bpf/queue.bpf.c, default build): false attaches neither its
+  /// sk_data_ready nor its inet_sock_set_state program, and records carry no ts_queued.
+  bool queue_time = true;
 };
 
 struct CaptureCounters {

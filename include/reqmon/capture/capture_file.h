@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// The capture file: every record the kernel handed over, stored verbatim so that a replay feeds
-/// the same bytes through the same pipeline. Format (little-endian), version 1:
+/// the same bytes through the same pipeline. Format (little-endian), version 2 (version 1 files,
+/// whose records are ABI 1 or 2, have the same header and are read too):
 ///
 ///   offset 0   char[8]  magic "RQMONCAP"
-///          8   u32      file format version (1)
+///          8   u32      file format version (2: records of ABI 3, whose data records carry
+///                       ts_queued; 1: ABI 1 or 2)
 ///         12   u32      RQ_ABI_VERSION of the records
 ///         16   i64      realtime offset: CLOCK_REALTIME - CLOCK_MONOTONIC in ns when recording
 ///                       started (record timestamps are CLOCK_MONOTONIC; add this for wall time)
@@ -26,14 +28,15 @@
 namespace reqmon {
 
 inline constexpr char kCaptureMagic[8] = {'R', 'Q', 'M', 'O', 'N', 'C', 'A', 'P'};
-inline constexpr uint32_t kCaptureVersion = 1;
+inline constexpr uint32_t kCaptureVersion = 2;
 inline constexpr size_t kCaptureHeaderSize = 32;
 /// Largest record a reader accepts (header plus the largest payload, with room to spare).
 inline constexpr uint32_t kMaxRecordSize = 1 << 20;
 
 struct CaptureInfo {
   uint32_t version = kCaptureVersion;
-  uint32_t abi_version = 0;  ///< records' ABI; the writer writes RQ_ABI_VERSION unless this is 1
+  uint32_t abi_version = 0;  ///< records' ABI; the writer writes RQ_ABI_VERSION unless this is
+                             ///< an older one (records copied from an older file)
   int64_t realtime_offset_ns = 0;
   uint32_t payload_limit = 0;
 };

@@ -28,7 +28,9 @@ class EventSink {
 
 /// Checks one raw record and hands it to `sink`. Returns false, with a reason in `*error`, for a
 /// record that is too short, of an unknown type, or whose payload length disagrees with its size;
-/// nothing is delivered then.
-bool DispatchRecord(const void* data, size_t len, EventSink& sink, std::string* error);
+/// nothing is delivered then. `abi_version` is that of the records (a capture file's header
+/// says; live records are RQ_ABI_VERSION): data records before version 3 are 8 bytes shorter.
+bool DispatchRecord(const void* data, size_t len, EventSink& sink, std::string* error,
+                    uint32_t abi_version = RQ_ABI_VERSION);
 
 }  // namespace reqmon

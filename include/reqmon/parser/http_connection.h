@@ -169,6 +169,8 @@ class HttpConnection {
     uint64_t msg_bytes = 0;     ///< wire bytes of the current message so far
     uint64_t msg_start_ts = 0;  ///< ts_exit of the record holding the message's first byte
     uint64_t msg_start_enter = 0;  ///< ts_enter of that record
+    uint64_t msg_start_queued = 0;  ///< ts_queued of that record (0: not known)
+    uint64_t cur_queued = 0;        ///< ts_queued of the record being fed
     uint64_t cur_enter = 0;     ///< ts_enter of the record being fed
     uint64_t cur_exit = 0;      ///< ts_exit of the record being fed
     uint64_t req_seq = 0;       ///< request stream: sequence number of the pending entry
@@ -180,6 +182,7 @@ class HttpConnection {
   struct Pending {
     uint64_t seq = 0;
     uint64_t start_ns = 0;
+    uint64_t queued_ns = 0;      ///< when its first bytes were queued on the socket (0: unknown)
     uint64_t bytes = 0;
     uint64_t interim_bytes = 0;  ///< 1xx responses written for it
     uint8_t method = 0;

@@ -63,6 +63,13 @@ struct HttpTransaction {
   std::string grpc_method;
   int grpc_status = -1;
 
+  /// Queue time (issue #14): how long the request waited on the host before the server's first
+  /// read of it: from its arrival (the connection's handshake completing for a new connection,
+  /// its first bytes being queued on the socket for a keep-alive one) to request_start_ns. 0 when
+  /// not measured (compat build, TLS plaintext, a connection open before attach, old captures).
+  /// Not part of response_ns(), which stays the serving time.
+  uint64_t queue_ns = 0;
+
   /// Response time in nanoseconds (response_end_ns - request_start_ns), 0 when incomplete.
   uint64_t response_ns() const {
     return incomplete || response_end_ns < request_start_ns ? 0

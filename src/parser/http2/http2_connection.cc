@@ -181,6 +181,7 @@ void Http2Connection::Reset(uint32_t pid, int32_t fd, uint64_t connection_id, rq
   sink_ = sink;
   active_ = true;
   cur_exit_ = 0;
+  cur_queued_ = 0;
   streams_.clear();
   const bool mid = start == Http2Start::kMidstream;
   midstream_ = mid;
@@ -257,6 +258,7 @@ void Http2Connection::OnData(const rq_data_event& ev, std::string_view payload) 
     return;
   }
   cur_exit_ = ev.h.ts_exit;
+  cur_queued_ = ev.ts_queued;
   if (d.state == Dir::kLost) {
     if (!LooksLikeHttp2Frames(payload, bytes)) {
       CountUnparsed(bytes, true);
@@ -294,7 +296,10 @@ void Http2Connection::Consume(Dir& d, const char* data, size_t len) {
         break;
       }
       case Dir::kHeader: {
-        if (d.hdr_got == 0) d.hdr_ts = cur_exit_;
+        if (d.hdr_got == 0) {
+          d.hdr_ts = cur_exit_;
+          d.hdr_queued = cur_queued_;
+        }
         const size_t n = std::min(len, sizeof(d.hdr) - d.hdr_got);
         std::memcpy(d.hdr + d.hdr_got, p, n);
         d.hdr_got += n;
@@ -376,6 +381,7 @@ void Http2Connection::FrameStart(Dir& d) {
     return;
   }
   d.frame_ts = d.hdr_ts;
+  d.frame_queued = d.hdr_queued;
   switch (d.type) {
     case kHeaders: case kContinuation: case kPushPromise: case kRstStream: case kGoaway:
       d.buffer = d.len <= options_.max_header_block;
@@ -423,6 +429,7 @@ void Http2Connection::FrameEnd(Dir& d) {
       d.block_end_stream = d.type == kHeaders && (d.flags & kFlagEndStream);
       d.block_sid = d.sid;
       d.block_ts = d.frame_ts;
+      d.block_queued = d.frame_queued;
       d.block_wire = 9 + uint64_t{d.len};
       d.block.clear();
       if (!d.damaged) d.block.assign(d.payload, skip, n - skip - pad);
@@ -552,6 +559,7 @@ void Http2Connection::HeaderBlockDone(Dir& d) {
     if (s == nullptr) s = &Open(d.block_sid);
     s->requested = true;
     s->start_ns = d.block_ts;
+    s->queued_ns = d.block_queued;
     s->method = f.has_method ? f.method : std::string(kUnknown);
     s->target = f.has_path ? f.path.substr(0, options_.max_url) : std::string(kUnknown);
     s->headers_unknown = !f.has_method || !f.has_path;
@@ -702,6 +710,7 @@ void Http2Connection::Emit(Stream& s, bool incomplete) {
   tx_.role = static_cast<uint8_t>(role_);
   tx_.tls = tls_;
   tx_.request_start_ns = s.start_ns;
+  tx_.queue_ns = s.queued_ns && s.queued_ns < s.start_ns ? s.start_ns - s.queued_ns : 0;
   tx_.response_end_ns = incomplete ? 0 : cur_exit_;
   tx_.method = s.method;
   if (s.target == kUnknown) {

@@ -152,6 +152,9 @@ class Http2Connection {
     uint32_t sid = 0;
     uint32_t got = 0;          ///< payload bytes consumed
     uint64_t hdr_ts = 0;       ///< ts_exit of the record with the frame header's first byte
+    uint64_t hdr_queued = 0;   ///< that record's ts_queued (when its bytes arrived; 0: unknown)
+    uint64_t frame_queued = 0;  ///< the same, for the current frame
+    uint64_t block_queued = 0;  ///< the same, for the HEADERS frame of the current block
     uint64_t frame_ts = 0;     ///< the same, for the current frame
     bool buffer = false;       ///< payload is buffered (HEADERS, CONTINUATION, SETTINGS, ...)
     bool damaged = false;      ///< part of the buffered payload was not captured
@@ -182,6 +185,7 @@ class Http2Connection {
     int status = 0;
     int grpc_status = -1;
     uint64_t start_ns = 0;
+    uint64_t queued_ns = 0;  ///< when the record with its HEADERS' first byte arrived (0: unknown)
     uint64_t req_bytes = 0, resp_bytes = 0;
     std::string method;
     std::string target;
@@ -227,6 +231,7 @@ class Http2Connection {
   bool active_ = false;
   bool tls_ = false;           ///< plaintext of a TLS connection seen (RQ_DATA_TLS)
   uint64_t cur_exit_ = 0;      ///< ts_exit of the record being fed
+  uint64_t cur_queued_ = 0;    ///< ts_queued of the record being fed
   rq_endpoints ep_{};
   Options options_;
   HttpCounters* http_ = nullptr;
