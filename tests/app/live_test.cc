@@ -202,9 +202,8 @@ TEST_F(LiveTest, CgroupSelectsItsProcesses) {
 
 TEST_F(LiveTest, LostEventsAreReportedNeverSilent) {
   testing::Nginx nginx;
-  // A 1 MiB ring buffer, 16 KiB payloads, and a consumer stopped while the server is busy.
-  fs::path body = dir_ / "body.bin";
-  std::ofstream(body) << std::string(16000, 'b');
+  // A 1 MiB ring buffer and a consumer stopped while the server is busy with 20,000 requests
+  // (some 10 MB of records: bodies would not do, the kernel leaves those it can frame in place).
   testing::Process rq({testing::ReqmonBinary(), "--pid", std::to_string(nginx.master_pid()),
                        "--ring-buffer-mb", "1", "--payload-bytes", "16384", "--no-api",
                        "--log-file", "none", "--duration", "6", "--print-stats"},
@@ -212,9 +211,7 @@ TEST_F(LiveTest, LostEventsAreReportedNeverSilent) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   kill(rq.pid(), SIGSTOP);
   int status = -1;
-  testing::Run("ab -q -n 300 -c 4 -p " + body.string() + " -T text/plain " + nginx.url("/api/post") +
-                   " >/dev/null 2>&1",
-               &status);
+  testing::Run("ab -q -k -n 20000 -c 8 " + nginx.url("/api/lost") + " >/dev/null 2>&1", &status);
   kill(rq.pid(), SIGCONT);
   ASSERT_EQ(rq.Wait(20000), 0);
   std::string out = testing::ReadFile(dir_ / "lost.out");
@@ -223,7 +220,7 @@ TEST_F(LiveTest, LostEventsAreReportedNeverSilent) {
   json s = json::parse(out.substr(brace));
   EXPECT_GT(s["lost_events"].get<int>(), 0) << out.substr(0, brace);
   EXPECT_NE(out.find("events were lost"), std::string::npos) << out.substr(0, brace);
-  EXPECT_LT(s["total_requests"].get<int>(), 300);
+  EXPECT_LT(s["total_requests"].get<int>(), 20000);
 }
 
 TEST_F(LiveTest, ConnectionsOpenBeforeAttachAreObservedFromThenOn) {
