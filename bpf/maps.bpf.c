@@ -16,6 +16,7 @@ const volatile bool filter_comm = false;
 const volatile bool filter_port = false;
 const volatile __u32 self_tgid = 0;
 const volatile __u64 wakeup_bytes = 1 << 20;
+const volatile bool h2_frames = true;
 
 #ifndef RQ_COMPAT
 __u64 target_bits[RQ_PID_BITS / 64];

@@ -51,9 +51,50 @@ struct rq_args {
 	__u64 ts_queued; /* ingress: when the bytes read were queued (queue.bpf.c), 0: unknown */
 };
 
+/* Where the kernel is in one direction of an HTTP/2 connection's frames (h2frames.bpf.h). */
+enum rq_h2_mode {
+	RQ_H2_OFF = 0,    /* not followed: not HTTP/2 as far as the kernel knows */
+	RQ_H2_LOST,       /* HTTP/2, but the place in the frames was lost */
+	RQ_H2_HEADER,     /* next: (the rest of) a frame header */
+	RQ_H2_COPY,       /* next: left bytes of a payload to copy (or of the preface) */
+	RQ_H2_SKIP,       /* next: left bytes of a DATA payload, not copied */
+};
+
+struct rq_h2_dir {
+	__u32 left;   /* bytes of the current payload still to come */
+	__u8 mode;    /* enum rq_h2_mode */
+	__u8 have;    /* bytes of the next frame header seen so far (< 9) */
+	__u8 pad[2];
+	__u8 hdr[32]; /* those bytes (room for the verifier: a copy of up to 16 at any of the first 16) */
+};
+
+struct rq_h2_state {
+	struct rq_h2_dir dir[2]; /* per enum rq_direction */
+};
+
+/* A walk over one record's frames (h2frames.bpf.h). */
+struct rq_h2_walk {
+	__u64 base;      /* user address of the current piece */
+	__u32 avail;     /* bytes of the record in the current iovec from base on */
+	__u32 iov_i;     /* next iovec */
+	__u32 iov_cnt;
+	__u32 remaining; /* bytes of the record not walked yet */
+	__u32 out;       /* bytes written to the payload */
+	__u32 skipped;   /* DATA payload bytes not copied */
+	__u32 fail;
+	__u8 full;       /* the output is full: the record goes in parts */
+	__u8 dry;        /* only check the frames, copy nothing */
+	__u8 pad[2];
+	__u32 sent;      /* parts sent */
+	__u32 covered;   /* bytes of the record the parts sent cover */
+};
+
 /* Per-CPU scratch for one data record: the event header plus room for the payload. Twice the
  * payload ceiling so that the verifier can bound "offset + length" in the iovec copy loop. */
 struct rq_scratch {
+	struct iovec iov[RQ_MAX_IOV]; /* h2frames.bpf.h: the iovec array of the record */
+	struct rq_h2_state h2tmp;     /* TLS plaintext of a connection not followed yet */
+	struct rq_h2_walk walk;
 	struct {
 		__u32 end;   /* framing.bpf.h: the head's length, 0 if it does not end in the window */
 		__u32 cl_at; /* where the Content-Length value starts, 0 if none */
@@ -69,6 +110,7 @@ struct rq_sk_state {
 	__u64 body_left[2]; /* per direction: bytes of a Content-Length body still to come */
 	__u8 head_method;   /* a HEAD request was read on this connection */
 	__u8 pad[7];
+	struct rq_h2_state h2; /* HTTP/2 frames (h2frames.bpf.h) */
 };
 
 /* ---- settings and maps (defined in maps.bpf.c) ------------------------------------------------ */
@@ -87,6 +129,7 @@ extern const volatile bool filter_comm;   /* --comm given */
 extern const volatile bool filter_port;   /* --port given */
 extern const volatile __u32 self_tgid;    /* reqmon itself, never observed */
 extern const volatile __u64 wakeup_bytes; /* wake the reader past this backlog */
+extern const volatile bool h2_frames;     /* follow HTTP/2 frames (h2frames.bpf.h) */
 
 /* Observed processes (tgid -> 1). Filled by the loader; forks of observed processes and execs
  * matching a --comm name are added here by the programs, exits removed. */
@@ -566,8 +609,10 @@ static __always_inline long rq_output(void *data, __u64 size)
 	return 0;
 }
 
-/* Copies up to want bytes of the data described by *a into s->payload; returns bytes copied. */
-static __always_inline __u32 copy_payload(struct rq_scratch *s, const struct rq_args *a, __u32 want)
+/* Copies up to want bytes of the data described by *a into s->payload; returns bytes copied. A
+ * function of its own (not inlined): build_data calls it from several places, and the verifier
+ * then checks it once per state rather than once per copy of its code. */
+static __noinline __u32 copy_payload(struct rq_scratch *s, const struct rq_args *a, __u32 want)
 {
 	__u32 len;
 
@@ -597,18 +642,29 @@ static __always_inline __u32 copy_payload(struct rq_scratch *s, const struct rq_
 }
 
 #include "framing.bpf.h"
+#include "h2frames.bpf.h"
+
+/* This CPU's scratch record. */
+static __always_inline struct rq_scratch *scratch_slot(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch, &cpu);
+}
 
 /* Fills the scratch record for the data described by *a (ret bytes moved) and copies what user
- * space needs of the payload (framing.bpf.h): the head of a message whose body is framed by its
- * length, else the prefix. st is the connection's state (NULL where there is none: the compat
- * build, TLS plaintext). Returns the record, or NULL. */
+ * space needs of the payload: HTTP/2 frames without DATA payloads (h2frames.bpf.h), the head of
+ * an HTTP/1.x message whose body is framed by its length (framing.bpf.h), else the prefix. st is
+ * the connection's state (NULL where there is none: the compat build, TLS plaintext); h2 where
+ * it is in HTTP/2 frames (NULL: not followed). Returns the record, or NULL. */
 static __always_inline struct rq_scratch *build_data(const struct rq_args *a, long ret, __u64 id,
-						     __u64 now, struct rq_sk_state *st)
+						     __u64 now, struct rq_sk_state *st,
+						     struct rq_h2_state *h2)
 {
 	struct rq_scratch *s;
-	__u32 cpu = bpf_get_smp_processor_id(), cap, want, len = 0, head;
+	__u32 cap, want, len = 0, head;
 
-	s = bpf_map_lookup_elem(&scratch, &cpu);
+	s = scratch_slot();
 	if (!s)
 		return NULL;
 
@@ -628,6 +684,19 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 	if ((a->flags & RQ_DATA_TLS_CIPHER) || a->syscall == RQ_SYS_SENDFILE)
 		want = 0;
 
+	if (h2 && h2_frames && want) {
+		struct rq_h2_dir *d = &h2->dir[a->direction & 1];
+
+		/* A direction whose frames are followed: the frames without DATA payloads. */
+		if (d->mode >= RQ_H2_HEADER) {
+			int framed = h2_record(s, a, ret, d);
+
+			if (framed >= 0) {
+				len = framed;
+				goto done;
+			}
+		}
+	}
 	if (st) {
 		__u64 *left = &st->body_left[a->direction & 1];
 
@@ -652,6 +721,21 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 		}
 	}
 	len = copy_payload(s, a, want);
+	/* HTTP/2 frames from this record on? */
+	if (h2 && h2_frames && len) {
+		int framed = h2_try_start(s, a, ret, len, h2);
+
+		if (framed > 0) {
+			len = framed;
+			goto done;
+		}
+		if (framed == -2) {
+			len = 0;
+			goto done;
+		}
+		if (framed == -1)
+			len = copy_payload(s, a, want);
+	}
 	if (len < ret && want)
 		count(RQ_STAT_TRUNCATED);
 	/* An upload's head read on its own (or with the body's start): the body's later reads
@@ -681,7 +765,7 @@ static __always_inline void submit_data(struct rq_scratch *s, __u32 stat)
 /* Submits one data record: the data described by *a, ret bytes moved. */
 static __always_inline int emit_data(const struct rq_args *a, long ret, __u64 id, __u64 now)
 {
-	struct rq_scratch *s = build_data(a, ret, id, now, NULL);
+	struct rq_scratch *s = build_data(a, ret, id, now, NULL, NULL);
 
 	if (s)
 		submit_data(s, a->flags & RQ_DATA_TLS ? RQ_STAT_TLS_DATA : RQ_STAT_DATA);

@@ -84,6 +84,16 @@ RQ_EXTERN struct {
 	__type(value, __u8);
 } tls_socks SEC(".maps");
 
+/* Where the kernel is in the HTTP/2 frames of a TLS connection's plaintext (h2frames.bpf.h), by
+ * struct sock *: only connections whose plaintext was seen to be HTTP/2 have an entry, removed
+ * when the socket closes. (The uprobes that read the plaintext cannot reach socket storage.) */
+RQ_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct rq_h2_state);
+} tls_h2 SEC(".maps");
+
 /* Set once any TLS socket was marked: until then no socket call pays the lookup. */
 extern bool tls_seen;
 
@@ -102,8 +112,34 @@ static __always_inline void tls_sock_mark(__u64 sk)
 
 static __always_inline void tls_sock_forget(__u64 sk)
 {
-	if (tls_seen)
+	if (tls_seen) {
 		bpf_map_delete_elem(&tls_socks, &sk);
+		bpf_map_delete_elem(&tls_h2, &sk);
+	}
+}
+
+/* Emits a TLS plaintext record (*a, n bytes), following its HTTP/2 frames if it has any. */
+static __always_inline void tls_emit_h2(const struct rq_args *a, long n, __u64 id, __u64 now)
+{
+	__u64 sk = a->sk;
+	struct rq_h2_state *h2 = bpf_map_lookup_elem(&tls_h2, &sk);
+	struct rq_scratch *s;
+	bool fresh = !h2;
+
+	if (fresh) {
+		/* Not HTTP/2 so far: a blank state in the scratch, kept if this record starts it. */
+		s = scratch_slot();
+		if (!s)
+			return;
+		__builtin_memset(&s->h2tmp, 0, sizeof(s->h2tmp));
+		h2 = &s->h2tmp;
+	}
+	s = build_data(a, n, id, now, NULL, h2);
+	if (!s)
+		return;
+	if (fresh && (s->h2tmp.dir[0].mode != RQ_H2_OFF || s->h2tmp.dir[1].mode != RQ_H2_OFF))
+		bpf_map_update_elem(&tls_h2, &sk, &s->h2tmp, BPF_ANY);
+	submit_data(s, RQ_STAT_TLS_DATA);
 }
 
 /* Emits n bytes of plaintext at buf as a data record of the TCP connection (sk, fd). */
@@ -119,7 +155,7 @@ static __always_inline void tls_emit(__u64 buf, long n, __u8 dir, __u8 sys, __u6
 	a.syscall = sys;
 	a.direction = dir;
 	a.flags = RQ_DATA_TLS;
-	emit_data(&a, n, id, now);
+	tls_emit_h2(&a, n, id, now);
 }
 
 static __always_inline void tls_bind(__u32 tgid, __u64 ssl, __u64 sk, int fd)
@@ -195,7 +231,7 @@ static __always_inline int socket_data(struct rq_args *a, long ret, __u64 id, __
 	}
 	if (a->syscall == RQ_SYS_SENDFILE)
 		return emit_data(a, ret, id, now);
-	s = build_data(a, ret, id, now, st);
+	s = build_data(a, ret, id, now, st, st ? &st->h2 : NULL);
 	if (!s)
 		return 0;
 	if (tls_record_start(s->payload, s->ev.payload_len)) {

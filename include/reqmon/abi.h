@@ -15,7 +15,9 @@
  * the layout is that of version 1, whose records read the same (flags were 0).
  * 3: data records end with ts_queued (queue time, issue #14): 8 bytes longer. Records of
  * versions 1 and 2 have the RQ_DATA_EVENT_SIZE_V2 bytes before their payload, and ts_queued 0. */
-#define RQ_ABI_VERSION 3
+/* 4: data record flags RQ_DATA_H2_FRAMES and _START (HTTP/2 without DATA payloads); the
+ * layout is that of version 3. */
+#define RQ_ABI_VERSION 4
 /* sizeof(struct rq_data_event) in ABI versions 1 and 2. */
 #define RQ_DATA_EVENT_SIZE_V2 88
 
@@ -77,6 +79,14 @@ enum rq_data_flags {
 	 * or write). The connection's ciphertext is never copied or parsed; this record only says
 	 * that it carries TLS, so that a process whose TLS library is not hooked can be named. */
 	RQ_DATA_TLS_CIPHER = 2,
+	/* The payload is HTTP/2 frames with the payloads of DATA frames left out: each DATA frame's
+	 * 9-byte header is there (its length field gives the payload's length), its payload is not,
+	 * wherever it falls (in this record or later ones). Every other byte of the record is in
+	 * the payload, in order (bpf/h2frames.bpf.h). */
+	RQ_DATA_H2_FRAMES = 4,
+	/* With RQ_DATA_H2_FRAMES: the payload begins at a frame boundary (or at the client
+	 * preface). A record without RQ_DATA_H2_FRAMES is the plain prefix, as ever. */
+	RQ_DATA_H2_START = 8,
 };
 
 /* Role of a connection, as far as the kernel saw it open. */
@@ -167,6 +177,7 @@ enum rq_stat {
 	RQ_STAT_TLS_DATA,       /* TLS plaintext records submitted */
 	RQ_STAT_TLS_CIPHER_BYTES, /* TLS ciphertext bytes seen and not copied */
 	RQ_STAT_TLS_UNBOUND,    /* TLS plaintext dropped: its TCP connection was not known */
-	RQ_STAT_BODY_SKIPPED,   /* body bytes of a known length counted, not copied */
+	RQ_STAT_BODY_SKIPPED,   /* body bytes of a known length (or HTTP/2 DATA payloads) counted, not copied */
+	RQ_STAT_H2_LOST,        /* HTTP/2 records in which the kernel lost its place in the frames */
 	RQ_STAT_MAX,
 };

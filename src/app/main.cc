@@ -273,6 +273,7 @@ int RunLive(Options o) {
   cc.verbose = o.verbose;
   cc.tls = !o.no_tls;
   cc.queue_time = !o.no_queue_time;
+  cc.h2_frames = !o.no_h2_frames;
   auto cap = BpfCapture::Start(cc, &Pipeline::OnRecordThunk, &pipe, &err);
   if (!cap) {
     if (api) api->Stop();
@@ -369,6 +370,7 @@ int RunLive(Options o) {
       counters["kernel_tls_ciphertext_bytes"] = kc.tls_cipher_bytes;
       counters["kernel_tls_unbound"] = kc.tls_unbound;
       counters["kernel_body_bytes_not_copied"] = kc.body_skipped_bytes;
+      counters["kernel_h2_frames_lost"] = kc.h2_lost;
       counters["tls_uprobes"] = cap->TlsLinks();
       counters["connections_open"] = pipe.tracker().counters().connections_open;
       counters["targets"] = cap->TargetPids().size();

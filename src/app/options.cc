@@ -157,6 +157,9 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-tls", o->no_tls,
                "attach no uprobes to TLS libraries (HTTPS requests are then not seen)");
+  app.add_flag("--no-h2-frames", o->no_h2_frames,
+               "copy HTTP/2 records as the plain --payload-bytes prefix, instead of following their "
+               "frames in the kernel (header blocks whole, DATA payloads left out)");
   app.add_flag("--no-queue-time", o->no_queue_time,
                "do not measure how long requests wait before the server reads them (queue_time)");
   auto* alerting = app.add_option_group("Alerts", "rules, and where alerts go (README: Alerts)");

@@ -38,6 +38,7 @@ struct Options {
   bool verbose = false;
   bool no_tls = false;
   bool no_queue_time = false;
+  bool no_h2_frames = false;
   std::string token_file;
   bool no_auth = false;
   bool show_query = false;

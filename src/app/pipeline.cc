@@ -63,6 +63,7 @@ std::map<std::string, uint64_t> Pipeline::Http2Counters() const {
           {"unknown_status", c.unknown_status},
           {"gap_bytes_skipped", c.gap_bytes_skipped},
           {"framing_losses", c.framing_losses},
+          {"data_bytes_not_copied", c.data_bytes_not_copied},
           {"stream_overflow", c.stream_overflow}};
 }
 

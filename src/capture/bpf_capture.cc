@@ -105,6 +105,7 @@ struct LoadSettings {
   uint32_t self_tgid;
   uint64_t ring_bytes;
   bool queue_time;
+  bool h2_frames;
 };
 
 // One build of the programs (a bpftool skeleton type): open, configure, load. On success the
@@ -133,6 +134,7 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
   skel->rodata->filter_comm = st.filter_comm;
   skel->rodata->filter_port = st.filter_port;
   skel->rodata->self_tgid = st.self_tgid;
+  skel->rodata->h2_frames = st.h2_frames;
   // Woken every 64 KiB of records under load (a few hundred): batches stay short, so the server
   // never waits long behind reqmon; the 5 ms poll picks up the trickle when it is quiet.
   skel->rodata->wakeup_bytes = std::min<uint64_t>(st.ring_bytes / 4, 64 << 10);
@@ -340,7 +342,7 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
 
   LoadSettings st{config.payload_bytes, config.all, !cgroup_ids.empty(), !config.comms.empty(),
                   !config.ports.empty(), static_cast<uint32_t>(getpid()),
-                  static_cast<uint64_t>(rb_mb) << 20, config.queue_time};
+                  static_cast<uint64_t>(rb_mb) << 20, config.queue_time, config.h2_frames};
   // Loads one build, puts the targets in its maps (before attaching, so that no early event is
   // filtered out) and attaches every program; a build that loads but does not attach is
   // unloaded again.
@@ -478,7 +480,7 @@ CaptureCounters BpfCapture::Counters() const {
   std::vector<uint64_t> vals(ncpu);
   uint64_t* fields[RQ_STAT_MAX] = {&c.lost,     &c.data,     &c.truncated,        &c.conn,
                                    &c.tls_data, &c.tls_cipher_bytes, &c.tls_unbound,
-                                   &c.body_skipped_bytes};
+                                   &c.body_skipped_bytes, &c.h2_lost};
   for (uint32_t i = 0; i < RQ_STAT_MAX; ++i) {
     if (bpf_map__lookup_elem(impl_->maps.stats, &i, sizeof(i), vals.data(),
                              vals.size() * sizeof(uint64_t), 0) != 0)

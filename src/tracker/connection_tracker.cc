@@ -187,7 +187,11 @@ bool ConnectionTracker::ProbeHttp2(Slot& s, const rq_data_event& ev, std::string
     return false;
   } else if ((first || s.conn.role() == RQ_ROLE_UNKNOWN) && !StartsWithRequest(payload) &&
              !StartsWithResponse(payload) &&
-             LooksLikeHttp2Frames(payload, ev.bytes > 0 ? static_cast<uint64_t>(ev.bytes) : 0)) {
+             // The kernel followed frames from this record's start (it checked every header), or
+             // the captured bytes are frames.
+             ((ev.flags & (RQ_DATA_H2_FRAMES | RQ_DATA_H2_START)) ==
+                  (RQ_DATA_H2_FRAMES | RQ_DATA_H2_START) ||
+              LooksLikeHttp2Frames(payload, ev.bytes > 0 ? static_cast<uint64_t>(ev.bytes) : 0))) {
     SwitchToHttp2(s, Http2Start::kMidstream, s.conn.role());
   } else {
     return false;

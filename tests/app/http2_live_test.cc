@@ -8,6 +8,7 @@
 // opened before attach: counted, what could not be decoded reported as such, nothing invented.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -69,6 +70,7 @@ class Http2LiveTest : public testing::LiveReqmonTest {
     return testing::GetJson(Url("/stats"));
   }
   void NginxHttp2IsExact(bool tls);
+  void LargeHeaderBlocksAndBodies(bool tls);
 };
 
 // nginx with HTTP/2 in the clear (h2c, prior knowledge) or over TLS (ALPN h2; the plaintext
@@ -128,6 +130,84 @@ void Http2LiveTest::NginxHttp2IsExact(bool tls) {
 TEST_F(Http2LiveTest, H2cNginxWithH2loadAndCurlIsExact) { NginxHttp2IsExact(false); }
 
 TEST_F(Http2LiveTest, HttpsH2NginxWithH2loadAndCurlIsExact) { NginxHttp2IsExact(true); }
+
+// Capture size: header blocks larger than the payload prefix both ways (a 9,000-character request
+// header from h2load and curl, a 9,000-character response header from nginx), and bodies far
+// larger than it (1 MiB). The kernel follows the frames (bpf/h2frames.bpf.h): header blocks are
+// copied whole, DATA payloads are left out, so every request is exact and no header table is
+// reset. The same traffic with the plain prefix (--no-h2-frames) loses header blocks: that is
+// what this test would see without the frame walk.
+void Http2LiveTest::LargeHeaderBlocksAndBodies(bool tls) {
+  if (!testing::HaveBinary("h2load")) GTEST_SKIP() << "h2load (nghttp2-client) not installed";
+  // Letters and digits in a fixed scramble: Huffman coding keeps them above 5 bits each, so the
+  // encoded field is still well over 4 KiB.
+  std::string big;
+  for (int i = 0; i < 9000; ++i) big += "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(i * 7919 + i / 13) % 62];
+  // nginx reads a configuration token of at most 4 KiB: the value is built from three.
+  const std::string extra = "    location /bighdr/ { set $a \"" + big.substr(0, 3000) + "\"; set $b \"" +
+                            big.substr(3000, 3000) + "\"; set $c \"" + big.substr(6000) +
+                            "\"; add_header X-Big $a$b$c; return 200 'ok\\n'; }\n";
+  NginxH2c ngx(0, tls, extra);
+  {
+    std::ofstream f(ngx.html_dir() / "big.bin", std::ios::binary);
+    const std::string chunk(64 << 10, 'x');
+    for (int i = 0; i < 16; ++i) f << chunk;
+  }
+  auto drive = [&](int n) {
+    const std::string out = testing::Run("h2load -n " + std::to_string(n) + " -c 2 -m 10 -H 'x-big: " + big + "' " +
+                                         ngx.url("/big.bin") + " " + ngx.url("/bighdr/1") + " " +
+                                         ngx.url("/api/users/3") + " 2>&1");
+    EXPECT_NE(out.find(std::to_string(n) + " done"), std::string::npos) << out.substr(0, 2000);
+    for (const char* p : {"/big.bin", "/bighdr/2"})
+      testing::Run(std::string("curl -s ") + (tls ? "-k --http2" : "--http2-prior-knowledge") +
+                   " -H 'x-big: " + big + "' -o /dev/null '" + ngx.url(p) + "'");
+  };
+  StartReqmon({"--pid", std::to_string(ngx.master_pid())});
+  drive(90);
+  const json st = StatsWhenSeen(92);
+  std::map<std::string, int> want_routes, want_codes;
+  std::istringstream log(testing::ReadFile(ngx.access_log()));
+  std::string method, uri, status, time, proto;
+  int lines = 0, big_files = 0;
+  while (log >> method >> uri >> status >> time >> proto) {
+    ++lines;
+    ++want_routes[method + " " + TemplatePath(uri)];
+    ++want_codes[status];
+    if (uri == "/big.bin") ++big_files;
+  }
+  ASSERT_EQ(lines, 92);
+  EXPECT_EQ(st["total_requests"], 92) << st.dump();
+  EXPECT_EQ(st["incomplete_requests"], 0);
+  EXPECT_EQ(Routes(st), want_routes);
+  std::map<std::string, int> codes = st["status_codes"];
+  EXPECT_EQ(codes, want_codes);
+  EXPECT_EQ(st["unknown_paths"], 0);
+  EXPECT_EQ(st["unparsed"]["bytes"], 0);
+  EXPECT_EQ(st["http2"]["hpack_resets"], 0) << st["http2"].dump();
+  EXPECT_EQ(st["http2"]["hpack_errors"], 0);
+  EXPECT_EQ(st["http2"]["framing_losses"], 0);
+  EXPECT_EQ(st["http2"]["unknown_status"], 0);
+  EXPECT_EQ(st["capture"]["kernel_h2_frames_lost"], 0) << st["capture"].dump();
+  // Every 1 MiB body was counted from its frame headers, not copied.
+  EXPECT_GE(st["http2"]["data_bytes_not_copied"].get<uint64_t>(), uint64_t{1} << 20) << st["http2"].dump();
+  EXPECT_GE(st["http2"]["data_bytes_not_copied"].get<uint64_t>(), static_cast<uint64_t>(big_files) << 20);
+  EXPECT_GE(st["capture"]["kernel_body_bytes_not_copied"].get<uint64_t>(),
+            static_cast<uint64_t>(big_files) << 20);
+  EXPECT_EQ(st["protocols"], json({{"HTTP/2", 92}}));
+
+  // The same traffic copied as the plain 4 KiB prefix: header blocks are cut.
+  reqmon_.reset();
+  StartReqmon({"--pid", std::to_string(ngx.master_pid()), "--no-h2-frames"});
+  drive(30);
+  const json plain = StatsWhenSeen(32);
+  EXPECT_GT(plain["http2"]["hpack_resets"].get<int>() + plain["unknown_paths"].get<int>(), 0)
+      << plain["http2"].dump();
+  EXPECT_EQ(plain["http2"]["data_bytes_not_copied"], 0);
+}
+
+TEST_F(Http2LiveTest, LargeHeaderBlocksAndBodiesOverH2cAreExact) { LargeHeaderBlocksAndBodies(false); }
+
+TEST_F(Http2LiveTest, LargeHeaderBlocksAndBodiesOverTlsAreExact) { LargeHeaderBlocksAndBodies(true); }
 
 // curl --http2 on http:// asks for "Upgrade: h2c": the HTTP/1.1 request becomes stream 1 and is
 // answered in HTTP/2; later requests on the connection are ordinary streams.

@@ -581,3 +581,176 @@ TEST(Http2, QueueTimeFromTheHeadersRecord) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// Records whose frames the kernel followed (RQ_DATA_H2_FRAMES, bpf/h2frames.bpf.h): DATA payloads
+// left out wherever they fall. The parser must make of them exactly what it makes of the whole
+// bytes, cut anywhere.
+constexpr uint8_t kFramed = RQ_DATA_H2_FRAMES, kFramedStart = RQ_DATA_H2_FRAMES | RQ_DATA_H2_START;
+
+// Feeds `raw` (one direction's bytes) cut at the given offsets, as the kernel sends them.
+void FeedElided(Harness& h, rq_direction dir, h2::KernelFrames& k, std::string_view raw,
+                const std::vector<size_t>& cuts) {
+  size_t from = 0;
+  std::vector<size_t> ends = cuts;
+  ends.push_back(raw.size());
+  for (size_t to : ends) {
+    if (to <= from) continue;
+    bool start = false;
+    const std::string rec = k.Take(raw.substr(from, to - from), &start);
+    h.Flagged(dir, rec, static_cast<int64_t>(to - from), start ? kFramedStart : kFramed);
+    from = to;
+  }
+}
+
+uint64_t DataPayloadBytes(std::string_view raw, size_t skip_preface) {
+  uint64_t n = 0;
+  for (size_t off = skip_preface; off + 9 <= raw.size();) {
+    const auto* p = reinterpret_cast<const uint8_t*>(raw.data() + off);
+    const uint32_t len = (uint32_t{p[0]} << 16) | (uint32_t{p[1]} << 8) | p[2];
+    if (p[3] == h2::DATA) n += len;
+    off += 9 + len;
+  }
+  return n;
+}
+
+TEST(Http2Elided, KernelFramesWithoutDataPayloadsSplitAtEveryOffset) {
+  Conversation c = Interleaved(10);
+  // Bodies worth leaving out: a 20,000-byte DATA frame on stream 1 before its END_STREAM.
+  c.out = c.out.substr(0, c.out.size() - h2::Data(1, "end", true).size() * 10);
+  c.out += h2::Data(1, std::string(20000, 'b'), false);
+  for (int i = 0; i < 10; ++i) c.out += h2::Data(1 + 2 * i, "end", true);
+  Harness whole;
+  whole.In(c.in);
+  whole.Out(c.out);
+  ExpectConversation(whole, c, "whole bytes");
+  auto want = ByStream(whole.sink.txs);
+  const uint64_t data = DataPayloadBytes(c.out, 0);
+  ASSERT_GT(data, 20000u);
+
+  auto check = [&](const Harness& h, const std::string& what) {
+    ExpectConversation(h, c, what);
+    auto got = ByStream(h.sink.txs);
+    for (const auto& [sid, t] : want) {
+      EXPECT_EQ(got[sid]->response_bytes, t->response_bytes) << what << " stream " << sid;
+      EXPECT_EQ(got[sid]->request_bytes, t->request_bytes) << what << " stream " << sid;
+    }
+    EXPECT_EQ(h.tracker.counters().http2.data_bytes_not_copied, data) << what;
+    EXPECT_EQ(h.tracker.counters().http2.gap_bytes_skipped, 0u) << what;
+    EXPECT_EQ(h.tracker.counters().http2.framing_losses, 0u) << what;
+  };
+  {
+    Harness h;
+    h2::KernelFrames kin(true), kout(false);
+    FeedElided(h, RQ_DIR_INGRESS, kin, c.in, {});
+    FeedElided(h, RQ_DIR_EGRESS, kout, c.out, {});
+    check(h, "one record each way");
+  }
+  for (size_t k = 1; k < c.out.size(); k += (k > 600 && k < c.out.size() - 600) ? 97 : 1) {
+    Harness h;
+    h2::KernelFrames kin(true), kout(false);
+    FeedElided(h, RQ_DIR_INGRESS, kin, c.in, {});
+    FeedElided(h, RQ_DIR_EGRESS, kout, c.out, {k});
+    check(h, "egress cut at " + std::to_string(k));
+  }
+  for (size_t k = 4; k < c.in.size(); ++k) {
+    Harness h;
+    h2::KernelFrames kin(true), kout(false);
+    FeedElided(h, RQ_DIR_INGRESS, kin, c.in, {k});
+    FeedElided(h, RQ_DIR_EGRESS, kout, c.out, {});
+    check(h, "ingress cut at " + std::to_string(k));
+  }
+  // Many small records and then the rest: frame headers split everywhere.
+  std::mt19937 rng(5);
+  for (int round = 0; round < 30; ++round) {
+    std::vector<size_t> cuts;
+    for (size_t at = 0; at < c.out.size();) {
+      at += 1 + rng() % 30;
+      if (at > 700 && at < c.out.size() - 100) at += 5000;
+      cuts.push_back(std::min(at, c.out.size()));
+    }
+    Harness h;
+    h2::KernelFrames kin(true), kout(false);
+    FeedElided(h, RQ_DIR_INGRESS, kin, c.in, {});
+    FeedElided(h, RQ_DIR_EGRESS, kout, c.out, cuts);
+    check(h, "round " + std::to_string(round));
+  }
+}
+
+// A direction that lost its place (records were lost) takes it up at the kernel's next record
+// that begins at a frame boundary, not before; a framed record that does not begin at one is
+// counted as unparsed.
+TEST(Http2Elided, LostDirectionTakesUpAtTheKernelsFrameBoundary) {
+  Harness h;
+  h2::Encoder req, resp;
+  h2::KernelFrames kin(true), kout(false);
+  FeedElided(h, RQ_DIR_INGRESS, kin, h2::ClientStart() + req.Headers(1, h2::Get("/a"), true), {});
+  FeedElided(h, RQ_DIR_EGRESS, kout, h2::ServerStart() + resp.Headers(1, h2::Status(200), false), {});
+  // Stream 1's DATA frame: its header's first 4 bytes, records lost, then the rest (not at a
+  // boundary).
+  const std::string d1 = h2::Data(1, std::string(5000, 'x'), true);
+  bool start = false;
+  const std::string first = kout.Take(std::string_view(d1).substr(0, 4), &start);
+  h.Flagged(RQ_DIR_EGRESS, first, 4, start ? kFramedStart : kFramed);
+  h.Feed(h.b.Lost(3));
+  const std::string rest = kout.Take(std::string_view(d1).substr(4), &start);
+  EXPECT_FALSE(start);
+  h.Flagged(RQ_DIR_EGRESS, rest, static_cast<int64_t>(d1.size() - 4), kFramed);
+  EXPECT_EQ(h.tracker.counters().http2.framing_losses, 2u);  // both directions, at the loss
+  EXPECT_EQ(h.http().unparsed_bytes, d1.size() - 4);
+  const uint64_t resyncs = h.http().resyncs;
+  // Stream 3 from a boundary: taken up (its header block decodes from the static table only
+  // where it refers to entries from before: no path is invented).
+  FeedElided(h, RQ_DIR_INGRESS, kin, req.Headers(3, h2::Get("/b"), true), {});
+  const std::string r3 = resp.Headers(3, h2::Status(404), false) + h2::Data(3, std::string(3000, 'y'), true);
+  FeedElided(h, RQ_DIR_EGRESS, kout, r3, {});
+  EXPECT_EQ(h.http().resyncs, resyncs + 2);
+  auto m = ByStream(h.sink.txs);
+  ASSERT_TRUE(m.count(3));
+  EXPECT_FALSE(m[3]->incomplete);
+  EXPECT_TRUE(m[3]->path == "/b" || m[3]->path == "(unknown)") << m[3]->path;
+  EXPECT_TRUE(m[3]->status == 404 || m[3]->status == 0) << m[3]->status;
+  EXPECT_EQ(m[3]->response_bytes, r3.size());  // the left-out DATA payload included
+}
+
+// The kernel takes up frames at a record where this side is inside a frame: the two disagree;
+// this side loses its place and takes up the kernel's (which checked every header in the record).
+TEST(Http2Elided, KernelStartInsideAFrameLosesThisSidesPlaceFirst) {
+  Harness h;
+  h2::Encoder req, resp;
+  h.In(h2::ClientStart() + req.Headers(1, h2::Get("/a"), true) + req.Headers(3, h2::Get("/b"), true));
+  const std::string head = h2::ServerStart() + resp.Headers(1, h2::Status(200), false);
+  // A DATA frame of 100 bytes whose header alone was captured, then a record the kernel says
+  // starts at a frame boundary: this side still expects 100 - 0 payload bytes.
+  h.Out(head + h2::Data(1, std::string(100, 'x'), true).substr(0, 9), static_cast<int64_t>(head.size() + 9));
+  h2::KernelFrames kout(false);
+  FeedElided(h, RQ_DIR_EGRESS, kout, resp.Headers(3, h2::Status(201), true), {});
+  EXPECT_EQ(h.tracker.counters().http2.framing_losses, 1u);
+  auto m = ByStream(h.sink.txs);
+  ASSERT_TRUE(m.count(3));
+  EXPECT_FALSE(m[3]->incomplete);
+}
+
+// A connection open before attach whose first record the kernel framed (a DATA header whose
+// payload it left out, then a HEADERS frame): recognised as HTTP/2 from the flag.
+TEST(Http2Elided, FramedFirstRecordOfAConnectionFromBeforeAttach) {
+  Harness h;
+  h2::Encoder resp;
+  const std::string raw = h2::Data(7, std::string(30000, 'z'), false) +
+                          resp.Headers(9, h2::Status(200), true);
+  h2::KernelFrames k(false);
+  bool start = false;
+  const std::string rec = k.Take(raw, &start);
+  ASSERT_TRUE(start);
+  ASSERT_LT(rec.size(), 200u);
+  h.Flagged(RQ_DIR_EGRESS, rec, static_cast<int64_t>(raw.size()), kFramedStart);
+  EXPECT_EQ(h.tracker.counters().http2.connections, 1u);
+  EXPECT_EQ(h.tracker.counters().http2.midstream, 1u);
+  EXPECT_EQ(h.tracker.counters().http2.data_bytes_not_copied, 30000u);
+  EXPECT_EQ(h.http().orphan_responses, 1u);  // stream 9's request was before attach
+}
+
+}  // namespace
+}  // namespace reqmon

@@ -6,6 +6,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -110,5 +111,52 @@ inline std::string LitIncNew(std::string_view name, std::string_view v) {
 inline std::string LitNoIdx(uint32_t name_index, std::string_view v) {
   return static_cast<char>(name_index) + Str(v);
 }
+
+/// What bpf/h2frames.bpf.h makes of one direction's records once it follows the frames: each
+/// record's bytes with the DATA payloads left out (their headers kept), and whether the record
+/// begins at a frame boundary (RQ_DATA_H2_START). A model of the kernel side, for feeding the
+/// parser what the kernel sends.
+class KernelFrames {
+ public:
+  /// `preface`: the direction starts with the client preface.
+  explicit KernelFrames(bool preface) : mode_(preface ? kCopy : kHeader), left_(preface ? 24 : 0) {}
+
+  std::string Take(std::string_view rec, bool* start) {
+    *start = first_ || (mode_ == kHeader && have_ == 0);
+    first_ = false;
+    std::string out;
+    size_t i = 0;
+    while (i < rec.size()) {
+      const size_t avail = rec.size() - i;
+      if (mode_ == kHeader) {
+        const size_t n = std::min<size_t>(avail, 9 - have_);
+        out.append(rec.substr(i, n));
+        hdr_.append(rec.substr(i, n));
+        have_ += n;
+        i += n;
+        if (have_ < 9) continue;
+        const auto* h = reinterpret_cast<const uint8_t*>(hdr_.data());
+        left_ = (uint32_t{h[0]} << 16) | (uint32_t{h[1]} << 8) | h[2];
+        mode_ = left_ == 0 ? kHeader : h[3] == DATA ? kSkip : kCopy;
+        have_ = 0;
+        hdr_.clear();
+        continue;
+      }
+      const size_t n = std::min<size_t>(avail, left_);
+      if (mode_ == kCopy) out.append(rec.substr(i, n));
+      left_ -= static_cast<uint32_t>(n);
+      i += n;
+      if (left_ == 0) mode_ = kHeader;
+    }
+    return out;
+  }
+
+ private:
+  enum Mode { kHeader, kCopy, kSkip } mode_;
+  uint32_t left_;
+  size_t have_ = 0;
+  std::string hdr_;
+  bool first_ = true;
+};
 
 }  // namespace reqmon::testing::h2

@@ -18,7 +18,8 @@ class NginxH2c {
  public:
   /// grpc_port: when non-zero, /demo.Greeter/ is passed to a gRPC server on that port.
   /// tls: HTTP/2 over TLS instead (ALPN h2), with a certificate of its own.
-  explicit NginxH2c(int grpc_port = 0, bool tls = false)
+  /// extra: more of the server block (locations).
+  explicit NginxH2c(int grpc_port = 0, bool tls = false, const std::string& extra = "")
       : dir_(MakeTempDir("nginx-h2")), port_(FreePort()), tls_(tls) {
     if (tls) MakeCertificate(dir_);
     fs::create_directories(dir_ / "html");
@@ -44,7 +45,7 @@ class NginxH2c {
          << "    location /api/ { return 200 '{\"ok\":true}\\n'; }\n";
     if (grpc_port)
       conf << "    location /demo.Greeter/ { grpc_pass grpc://127.0.0.1:" << grpc_port << "; }\n";
-    conf << "  }\n}\n";
+    conf << extra << "  }\n}\n";
     conf.close();
     proc_.Start({Nginx::NginxBinary(), "-p", dir_.string(), "-c", (dir_ / "nginx.conf").string()},
                 (dir_ / "stdout.log").string());
@@ -63,6 +64,7 @@ class NginxH2c {
     return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_) + path;
   }
   fs::path access_log() const { return dir_ / "logs/access.log"; }
+  fs::path html_dir() const { return dir_ / "html"; }
 
  private:
   fs::path dir_;

@@ -9,7 +9,7 @@
 
 namespace {
 
-TEST(AbiLayoutTest, Version) { EXPECT_EQ(RQ_ABI_VERSION, 3); }
+TEST(AbiLayoutTest, Version) { EXPECT_EQ(RQ_ABI_VERSION, 4); }
 
 TEST(AbiLayoutTest, Constants) {
   EXPECT_EQ(RQ_MAX_PAYLOAD, 16384);

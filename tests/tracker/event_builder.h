@@ -40,6 +40,8 @@ class EventBuilder {
   /// The next ingress data record says its bytes were queued `ns` before its read's exit.
   void QueuedFor(uint64_t ns) { queued_for_ = ns; }
   void set_fd(int32_t fd) { fd_ = fd; }
+  /// The next data record carries these flags (enum rq_data_flags).
+  void FlagNext(uint8_t flags) { next_flags_ = flags; }
   uint64_t last_enter() const { return last_enter_; }
   uint64_t last_exit() const { return last_exit_; }
   const rq_endpoints& ep() const { return ep_; }
@@ -58,6 +60,8 @@ class EventBuilder {
     if (sc == RQ_SYS_READ && dir == RQ_DIR_EGRESS) sc = RQ_SYS_WRITE;
     ev.syscall = static_cast<uint8_t>(sc);
     ev.role = static_cast<uint8_t>(role);
+    ev.flags = next_flags_;
+    next_flags_ = 0;
     if (dir == RQ_DIR_INGRESS && queued_for_) {
       ev.ts_queued = ev.h.ts_exit - queued_for_;
       queued_for_ = 0;
@@ -130,6 +134,7 @@ class EventBuilder {
   uint32_t pid_;
   int32_t fd_;
   uint64_t queued_for_ = 0;
+  uint8_t next_flags_ = 0;
   uint64_t now_;
   uint64_t last_enter_ = 0;
   uint64_t last_exit_ = 0;
@@ -170,6 +175,14 @@ class Harness {
   }
   uint64_t Out(std::string_view s, int64_t bytes = -1) {
     Feed(b.Out(s, bytes));
+    return b.last_exit();
+  }
+
+  /// Feeds a record with flags (e.g. RQ_DATA_H2_FRAMES: `s` is what the kernel copied of
+  /// `bytes`).
+  uint64_t Flagged(rq_direction dir, std::string_view s, int64_t bytes, uint8_t flags) {
+    b.FlagNext(flags);
+    Feed(b.Data(dir, s, bytes));
     return b.last_exit();
   }
 

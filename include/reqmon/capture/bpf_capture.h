@@ -31,6 +31,9 @@ struct CaptureConfig {
   /// Measure queue time (bpf/queue.bpf.c, default build): false attaches neither its
   /// sk_data_ready nor its inet_sock_set_state program, and records carry no ts_queued.
   bool queue_time = true;
+  /// Follow HTTP/2 frames and copy them without DATA payloads (bpf/h2frames.bpf.h); false copies
+  /// HTTP/2 records as the plain prefix, like any other.
+  bool h2_frames = true;
 };
 
 struct CaptureCounters {
@@ -41,7 +44,8 @@ struct CaptureCounters {
   uint64_t tls_data = 0;   ///< TLS plaintext records submitted
   uint64_t tls_cipher_bytes = 0;  ///< TLS ciphertext bytes seen, not copied
   uint64_t tls_unbound = 0;       ///< TLS plaintext dropped: connection unknown
-  uint64_t body_skipped_bytes = 0;  ///< body bytes of a known length counted, not copied
+  uint64_t body_skipped_bytes = 0;  ///< body bytes of a known length (HTTP/2 DATA payloads too) counted, not copied
+  uint64_t h2_lost = 0;             ///< HTTP/2 records in which the kernel lost its place in the frames
 };
 
 /// Called for each record, in ring-buffer order, on the thread that calls Poll().

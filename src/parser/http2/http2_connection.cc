@@ -259,8 +259,18 @@ void Http2Connection::OnData(const rq_data_event& ev, std::string_view payload) 
   }
   cur_exit_ = ev.h.ts_exit;
   cur_queued_ = ev.ts_queued;
+  // The kernel follows the frames (DATA payloads left out) and says where it starts.
+  const bool framed = (ev.flags & RQ_DATA_H2_FRAMES) != 0;
+  const bool aligned = framed && (ev.flags & RQ_DATA_H2_START) != 0;
+  if (aligned && d.state != Dir::kLost &&
+      !(d.state == Dir::kHeader && d.hdr_got == 0) &&
+      !(d.state == Dir::kPreface && d.preface_got == 0)) [[unlikely]] {
+    // The kernel takes up the frames at this record, where this side is inside a frame: one of
+    // the two lost its place. The kernel checked every frame header of the record.
+    LoseFraming(d, 0);
+  }
   if (d.state == Dir::kLost) {
-    if (!LooksLikeHttp2Frames(payload, bytes)) {
+    if (framed ? !aligned : !LooksLikeHttp2Frames(payload, bytes)) {
       CountUnparsed(bytes, true);
       return;
     }
@@ -271,9 +281,14 @@ void Http2Connection::OnData(const rq_data_event& ev, std::string_view payload) 
     d.hdr_got = 0;
     d.in_block = false;
     ResetInflater(d, true);
+    if (d.from_client && payload.size() >= kHttp2Preface.size() && StartsWithHttp2Preface(payload)) {
+      d.state = Dir::kPreface;
+      d.preface_got = 0;
+    }
   }
+  d.elided = framed;
   Consume(d, payload.data(), payload.size());
-  if (bytes > payload.size()) Skip(d, bytes - payload.size());
+  if (!framed && bytes > payload.size()) Skip(d, bytes - payload.size());
 }
 
 void Http2Connection::Consume(Dir& d, const char* data, size_t len) {
@@ -392,7 +407,12 @@ void Http2Connection::FrameStart(Dir& d) {
   }
   if (d.type == kData) Account(d, d.sid, 9 + uint64_t{d.len});
   d.state = Dir::kPayload;
-  if (d.len == 0) FrameEnd(d);
+  if (d.type == kData && d.elided) {
+    // The kernel left the payload out, wherever it falls: the frame is complete.
+    d.got = d.len;
+    counters_->data_bytes_not_copied += d.len;
+  }
+  if (d.got == d.len) FrameEnd(d);
 }
 
 void Http2Connection::Account(Dir& d, uint32_t sid, uint64_t bytes) {

@@ -22,6 +22,14 @@
 ///    direction's inflater is reset and the direction becomes "unsynced" (below). A gap that
 ///    runs past the end of a frame loses the framing: records are skipped (counted unparsed)
 ///    until one starts with plausible frames, and the direction becomes unsynced.
+///  - Records with RQ_DATA_H2_FRAMES (the kernel followed the frames, bpf/h2frames.bpf.h) carry the
+///    frames with every DATA payload left out: a DATA frame is counted by the length in its
+///    header and ends there (its END_STREAM takes effect at once, so a response whose last DATA
+///    payload spans records ends at the record with that frame's header). Such a record has no
+///    gap. RQ_DATA_H2_START says it begins at a frame boundary: a direction that lost its place
+///    takes it up there (as at a record that LooksLikeHttp2Frames); one that disagrees (is in
+///    the middle of a frame) loses its place first. Records without the flag are the plain
+///    prefix, followed from wherever the direction is.
 ///  - Unsynced HPACK (caught mid-connection, or after a reset): the dynamic-table entries added
 ///    before are unknown. Each header block is rewritten before decoding: fields that reference
 ///    an unknown entry are dropped (an unknown name with a literal value is kept in the table
@@ -77,6 +85,8 @@ struct Http2Counters {
   uint64_t gap_bytes_skipped = 0; ///< uncaptured bytes skipped exactly inside frame payloads
   uint64_t framing_losses = 0;    ///< times a direction lost its frame boundaries
   uint64_t stream_overflow = 0;   ///< streams dropped (as incomplete) beyond max_streams
+  /// DATA payload bytes the kernel left out (RQ_DATA_H2_FRAMES records), counted by their headers
+  uint64_t data_bytes_not_copied = 0;
 };
 
 /// How an HTTP/2 connection was recognised.
@@ -151,6 +161,7 @@ class Http2Connection {
     uint8_t flags = 0;
     uint32_t sid = 0;
     uint32_t got = 0;          ///< payload bytes consumed
+    bool elided = false;       ///< the record being fed has no DATA payloads (RQ_DATA_H2_FRAMES)
     uint64_t hdr_ts = 0;       ///< ts_exit of the record with the frame header's first byte
     uint64_t hdr_queued = 0;   ///< that record's ts_queued (when its bytes arrived; 0: unknown)
     uint64_t frame_queued = 0;  ///< the same, for the current frame
