@@ -3,6 +3,7 @@
 // (scripts/bench.sh). Writes the input's records `times` times; each repetition is shifted in
 // time past the previous one, so the result reads like one long recording of the same traffic.
 //   capture_repeat IN.rqcap OUT.rqcap TIMES
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,6 +58,16 @@ int main(int argc, char** argv) {
       h.ts_enter += i ? span : 0;
       h.ts_exit += i ? span : 0;
       std::memcpy(r.data(), &h, sizeof(h));
+      // A data record's queue time moves with it (ABI 3+: ts_queued after the header; 0 stays
+      // "unknown"), so that repeats wait as long as the original.
+      if (i && h.type == RQ_EV_DATA && in->info().abi_version >= 3 && r.size() >= sizeof(rq_data_event)) {
+        uint64_t q;
+        std::memcpy(&q, r.data() + offsetof(rq_data_event, ts_queued), sizeof(q));
+        if (q) {
+          q += span;
+          std::memcpy(r.data() + offsetof(rq_data_event, ts_queued), &q, sizeof(q));
+        }
+      }
       if (!out->Write(r.data(), static_cast<uint32_t>(r.size()))) {
         std::fprintf(stderr, "capture_repeat: %s\n", out->error().c_str());
         return 1;
