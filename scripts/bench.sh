@@ -23,6 +23,12 @@
 #     unobserved nginx under wrk (QUEUE_PAIRS alternating pairs), and each hook's own time per run
 #     (bpf_stats), and what an unobserved process's loopback write + read costs with and without
 #     them (tests/tools/syscall_cost). QUEUE_ONLY=1 runs this section alone and prints its rows.
+#  8. HTTP/2 capture (bpf/h2frames.bpf.h): h2load -n H2_N on the same nginx's h2c port (4
+#     connections, 10 streams each), a 64 KiB file and a response with a 9,000-character header asked for with a
+#     9,000-character request header; H2_PAIRS rounds of nothing / reqmon --no-h2-frames (the plain
+#     prefix) / reqmon (frames without DATA payloads): throughput, reqmon's CPU per request, the
+#     bytes the kernel left in place per request, and whether the header tables stayed exact.
+#     H2_ONLY=1 runs this section alone and prints its rows.
 # Prints a markdown table and writes it to docs/benchmarks.md. Needs root, a built reqmon
 # (scripts/build.sh) and scripts/setup.sh's packages. Every figure: median (min to max).
 set -euo pipefail
@@ -39,6 +45,8 @@ HTTPS_PAIRS=${HTTPS_PAIRS:-3}  # A/B pairs for the HTTPS runs
 REPLAY_MIN=${REPLAY_MIN:-1000000}
 QUEUE_PAIRS=${QUEUE_PAIRS:-3}  # A/B pairs for the queue-time runs (section 7)
 QUEUE_DURATION=${QUEUE_DURATION:-5}  # seconds per wrk run in section 7
+H2_PAIRS=${H2_PAIRS:-3}      # rounds of the HTTP/2 runs (section 8)
+H2_N=${H2_N:-20000}          # requests per h2load run in section 8
 HOLD=${HOLD:-10000}          # connections held open in the scale run
 CHURN=${CHURN:-100000}       # short connections in the churn run
 out_md=${OUT:-$here/docs/benchmarks.md}
@@ -77,6 +85,7 @@ log_port=$(free_port)
 tls_port=$(free_port)
 other_tls_port=$(free_port)
 api_port=$(free_port)
+h2_port=$(free_port)
 mkdir -p "$work/logs" "$work/html" "$work/other/logs"
 head -c 4096 /dev/urandom > "$work/html/file4k.bin"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout "$work/key.pem" \
@@ -101,6 +110,7 @@ http {
     location / { return 200 'hello from nginx\n'; }
     location = /file4k.bin { root $work/html; }
   }
+  include $work/h2server.conf;
   include $work/logserver.conf;
 }
 CONF
@@ -114,9 +124,21 @@ server {
   location = /file4k.bin { root $work/html; }
 }
 CONF
+# HTTP/2 in the clear (section 8): a 64 KiB file, and a 9,000-character response header (nginx
+# reads configuration tokens of at most 4 KiB: three of them).
+h2big=$(python3 -c 'print("".join("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(i*7919 + i//13) % 62] for i in range(9000)))')
+head -c 65536 /dev/zero > "$work/html/h64k.bin"
+cat > "$work/h2server.conf" <<CONF
+server {
+  listen 127.0.0.1:$h2_port http2 backlog=4096;
+  http2_max_requests 1000000;
+  location = /h64k.bin { root $work/html; }
+  location = /bighdr { set \$a "${h2big:0:3000}"; set \$b "${h2big:3000:3000}"; set \$c "${h2big:6000}"; add_header X-Big \$a\$b\$c; return 200 'ok\n'; }
+}
+CONF
 # A second nginx that reqmon never observes, for what unobserved TLS processes pay.
 sed -e "s|pid $work/nginx.pid|pid $work/other/nginx.pid|" -e "s|$work/logs|$work/other/logs|" \
-  -e "/listen 127.0.0.1:$port /d" -e "/logserver.conf/d" -e "s|127.0.0.1:$tls_port|127.0.0.1:$other_tls_port|" \
+  -e "/listen 127.0.0.1:$port /d" -e "/logserver.conf/d" -e "/h2server.conf/d" -e "s|127.0.0.1:$tls_port|127.0.0.1:$other_tls_port|" \
   -e "s|client_body_temp_path $work/body|client_body_temp_path $work/other/body|" \
   "$work/nginx.conf" > "$work/other/nginx.conf"
 /usr/sbin/nginx -p "$work/other" -c "$work/other/nginx.conf"
@@ -180,7 +202,7 @@ queue_time_cost() {
   local unobs_port; unobs_port=$(free_port)
   mkdir -p "$work/unobs/logs"
   sed -e "s|pid $work/nginx.pid|pid $work/unobs/nginx.pid|" -e "s|$work/logs|$work/unobs/logs|" \
-    -e "/listen 127.0.0.1:$tls_port /d" -e "/logserver.conf/d" -e "s|127.0.0.1:$port |127.0.0.1:$unobs_port |" \
+    -e "/listen 127.0.0.1:$tls_port /d" -e "/logserver.conf/d" -e "/h2server.conf/d" -e "s|127.0.0.1:$port |127.0.0.1:$unobs_port |" \
     -e "s|client_body_temp_path $work/body|client_body_temp_path $work/unobs/body|" \
     "$work/nginx.conf" > "$work/unobs/nginx.conf"
   /usr/sbin/nginx -p "$work/unobs" -c "$work/unobs/nginx.conf"
@@ -252,6 +274,84 @@ if [ "${QUEUE_ONLY:-0}" = 1 ]; then
   exit 0
 fi
 # ---- end of section 7 ----------------------------------------------------------------------------
+
+# ---- 8: HTTP/2 capture: frames without DATA payloads against the plain prefix (issue #11) --------
+# h2_run FILE URL [extra h2load args]: one h2load run; writes "rps done" to FILE
+h2_run() {
+  local f=$1 u=$2; shift 2
+  timeout 120 h2load -c 4 -m 10 -n "$H2_N" "$@" "$u" > "$work/h2load.txt" 2>&1 || true
+  python3 - "$work/h2load.txt" > "$f" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+m = re.search(r'finished in [\d.]+\w*, ([\d.]+) req/s', t)
+d = re.search(r'requests: \d+ total, \d+ started, (\d+) done', t)
+print(float(m.group(1)) if m else 0.0, int(d.group(1)) if d else 0)
+PY
+}
+h2_cost() {
+  command -v h2load >/dev/null || { log "h2load missing: section 8 skipped"; : > "$work/h2_rows.md"; return 0; }
+  : > "$work/h2.txt"
+  local file_url="http://127.0.0.1:$h2_port/h64k.bin" hdr_url="http://127.0.0.1:$h2_port/bighdr"
+  log "HTTP/2: $H2_PAIRS rounds of h2load -n $H2_N runs: nothing / reqmon --no-h2-frames / reqmon"
+  for i in $(seq "$H2_PAIRS"); do
+    for mode in none prefix frames; do
+      [ $mode = prefix ] && start_reqmon --no-h2-frames
+      [ $mode = frames ] && start_reqmon
+      local c0=0 c1=0
+      [ $mode != none ] && c0=$(cpu_ticks "$rq_pid")
+      h2_run "$work/h2_file_$mode.txt" "$file_url"
+      h2_run "$work/h2_hdr_$mode.txt" "$hdr_url" -H "x-big: $h2big"
+      local total=0 left=0 resets=0 unknown=0
+      if [ $mode != none ]; then
+        settle
+        c1=$(cpu_ticks "$rq_pid")
+        total=$(jget "$work/s.json" "['total_requests']")
+        left=$(jget "$work/s.json" "['capture']['kernel_body_bytes_not_copied']")
+        resets=$(jget "$work/s.json" "['http2']['hpack_resets']")
+        unknown=$(jget "$work/s.json" "['unknown_paths']")
+        stop_reqmon
+      fi
+      read -r f_rps f_done < "$work/h2_file_$mode.txt"
+      read -r h_rps h_done < "$work/h2_hdr_$mode.txt"
+      echo "$i $mode $f_rps $h_rps $((f_done + h_done)) $total $(( (c1 - c0) * 10 )) $left $resets $unknown" >> "$work/h2.txt"
+      log "h2 $mode round $i: 64 KiB file ${f_rps} req/s, 9 KB headers ${h_rps} req/s | reqmon counted $total of $((f_done + h_done)), $(( (c1 - c0) * 10 )) ms CPU, $left bytes left in place, hpack resets $resets, unknown paths $unknown"
+    done
+  done
+  python3 - "$work/h2.txt" > "$work/h2_rows.md" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r[0], {})[r[1]] = list(map(float, r[2:]))
+rounds = [v for v in by.values() if len(v) == 3]
+def f(xs, fmt="{:.3f}"):
+    return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))} to {fmt.format(max(xs))})"
+out = []
+def row(what, value, bar="", ok=True):
+    out.append(f"| {what} | {value} | {bar} | {'yes' if ok else '**no**'} |")
+for mode, name in (("prefix", "--no-h2-frames (plain 4 KiB prefix)"), ("frames", "frames without DATA payloads (default)")):
+    fr = [r[mode][0] / r["none"][0] for r in rounds if r["none"][0]]
+    hr = [r[mode][1] / r["none"][1] for r in rounds if r["none"][1]]
+    cpu = [r[mode][4] * 1000 / r[mode][3] for r in rounds if r[mode][3]]
+    left = [r[mode][5] / r[mode][3] for r in rounds if r[mode][3]]
+    exact = all(r[mode][3] == r[mode][2] for r in rounds)
+    resets = sum(int(r[mode][6]) for r in rounds); unknown = sum(int(r[mode][7]) for r in rounds)
+    row(f"HTTP/2, {name}: 64 KiB file, throughput / nothing", f(fr))
+    row(f"HTTP/2, {name}: 9 KB header blocks both ways, throughput / nothing", f(hr))
+    row(f"HTTP/2, {name}: reqmon CPU per request, us", f(cpu, "{:.2f}"))
+    row(f"HTTP/2, {name}: bytes the kernel left in place per request", f(left, "{:.0f}"))
+    row(f"HTTP/2, {name}: requests counted = h2load's; header-table resets; unknown paths",
+        f"{'yes' if exact else 'no'}; {resets}; {unknown}", "exact, 0, 0" if mode == "frames" else "",
+        (exact and resets == 0 and unknown == 0) if mode == "frames" else True)
+print("\n".join(out))
+PY
+  cat "$work/h2_rows.md" >&2
+}
+if [ "${H2_ONLY:-0}" = 1 ]; then
+  h2_cost
+  exit 0
+fi
+# ---- end of section 8 ----------------------------------------------------------------------------
 
 
 # ---- 1 + 2: overhead against nginx's own access log, and completeness ---------------------------
@@ -446,6 +546,7 @@ stop_reqmon
 log "scale: RSS idle ${idle_rss} KiB, ${HOLD} open ${held_rss} KiB (tracked $held_open), closed ${closed_rss} KiB, after churn ${churn_rss} KiB (tracked $churn_open), peak ${peak_rss} KiB; maps ${maps_idle}/${maps_held}/${maps_churn} KiB"
 
 queue_time_cost   # section 7 (defined above)
+h2_cost           # section 8 (defined above)
 # ---- report -----------------------------------------------------------------------------------
 python3 - "$work" "$out_md" <<PY
 import statistics, sys, subprocess, datetime, os
@@ -513,6 +614,7 @@ row("HTTPS: lost events", f([p[7] for p in https], "{:.0f}"), "0", max(p[7] for 
 row("an unobserved nginx and wrk over TLS: throughput with / without reqmon observing another nginx", f([o[1] / o[0] for o in other]), "about 1", True)
 row("an unobserved nginx and wrk over TLS: uprobe hits in them (bpf_stats)", f"{int(sum(o[2] for o in other))} for {int(sum(o[3] for o in other)):,} requests", "0", sum(o[2] for o in other) == 0)
 rows += [l for l in open(f"{work}/queue_rows.md").read().splitlines() if l.strip()]  # section 7
+rows += [l for l in open(f"{work}/h2_rows.md").read().splitlines() if l.strip()]  # section 8
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1048576
 commit = subprocess.run(["git", "-C", "$here", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
