@@ -244,47 +244,24 @@ static __noinline int h2_walk(struct rq_scratch *s, const struct rq_args *a, lon
 {
 	struct rq_h2_ctx c = {.s = s, .d = d};
 	struct rq_h2_walk *w = &s->walk;
-	const struct iovec *iovp = NULL;
-	__u32 cnt = 0;
 
 	__builtin_memset(w, 0, sizeof(*w));
 	w->remaining = ret;
 	w->dry = dry;
 	switch (a->syscall) {
-	case RQ_SYS_READV:
-	case RQ_SYS_WRITEV:
-		iovp = (const struct iovec *)a->ubuf;
-		cnt = a->iovcnt;
-		break;
-	case RQ_SYS_RECVMSG:
-	case RQ_SYS_SENDMSG: {
-		struct user_msghdr mh;
-
-		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a->ubuf))
-			return -1;
-		iovp = mh.msg_iov;
-		cnt = mh.msg_iovlen;
-		break;
-	}
 	case RQ_SYS_SENDFILE:
 		return -1;
+	case RQ_SYS_READV:
+	case RQ_SYS_WRITEV:
+	case RQ_SYS_RECVMSG:
+	case RQ_SYS_SENDMSG:
+		w->iov_cnt = load_iovs(s, a);
+		if (w->iov_cnt == 0)
+			return -1;
+		break;
 	default:
 		w->base = a->ubuf;
 		w->avail = ret;
-	}
-	if (iovp) {
-		__u32 bytes;
-
-		if (cnt == 0)
-			return -1;
-		if (cnt > RQ_MAX_IOV)
-			cnt = RQ_MAX_IOV;
-		bytes = cnt * sizeof(struct iovec) - 1;
-		asm volatile("" : "+r"(bytes));
-		bytes = (bytes & (sizeof(s->iov) - 1)) + 1;
-		if (bpf_probe_read_user(s->iov, bytes, iovp))
-			return -1;
-		w->iov_cnt = cnt;
 	}
 	if (dry) {
 		bpf_loop(RQ_H2_STEPS, h2_step, &c, 0);

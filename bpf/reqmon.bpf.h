@@ -481,84 +481,92 @@ static __always_inline __u32 bound_len(__u32 n)
 	return ((n - 1) & (RQ_MAX_PAYLOAD - 1)) + 1;
 }
 
-/* The iovecs after the first RQ_IOV_BATCH, one per bpf_loop step (verified once, not once per
- * iovec). */
-struct rq_iov_walk {
-	struct rq_scratch *s;
+/* Reads the iovec array of the data described by *a (readv/writev, recvmsg/sendmsg) into s->iov in
+ * one read, up to RQ_MAX_IOV of them; returns how many, 0 for none (or a syscall with one
+ * buffer). Shared by the plain copy (copy_payload) and the HTTP/2 frame walk (h2frames.bpf.h). */
+static __always_inline __u32 load_iovs(struct rq_scratch *s, const struct rq_args *a)
+{
 	const struct iovec *iovp;
-	__u32 iovcnt;
+	__u32 cnt, bytes;
+
+	switch (a->syscall) {
+	case RQ_SYS_READV:
+	case RQ_SYS_WRITEV:
+		iovp = (const struct iovec *)a->ubuf;
+		cnt = a->iovcnt;
+		break;
+	case RQ_SYS_RECVMSG:
+	case RQ_SYS_SENDMSG: {
+		struct user_msghdr mh;
+
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a->ubuf))
+			return 0;
+		iovp = mh.msg_iov;
+		cnt = mh.msg_iovlen;
+		break;
+	}
+	default:
+		return 0;
+	}
+	if (cnt == 0)
+		return 0;
+	if (cnt > RQ_MAX_IOV)
+		cnt = RQ_MAX_IOV;
+	/* The empty asm keeps the mask, which bounds the size for the verifier, from being dropped
+	 * as redundant. */
+	bytes = cnt * sizeof(struct iovec) - 1;
+	asm volatile("" : "+r"(bytes));
+	bytes = (bytes & (sizeof(s->iov) - 1)) + 1;
+	if (bpf_probe_read_user(s->iov, bytes, iovp))
+		return 0;
+	return cnt;
+}
+
+/* Copying from s->iov, one iovec per bpf_loop step (verified once, not once per iovec). */
+struct rq_iov_copy {
+	struct rq_scratch *s;
+	__u32 cnt;
 	__u32 want;
 	__u32 off;
 };
 
 static long copy_one_iov(__u64 index, void *ctx)
 {
-	struct rq_iov_walk *w = ctx;
-	struct rq_scratch *s = w->s;
-	__u32 i = RQ_IOV_BATCH + (__u32)index, off = w->off, n;
+	struct rq_iov_copy *c = ctx;
+	struct rq_scratch *s = c->s;
+	__u32 i = (__u32)index, off = c->off, n;
 	struct iovec v;
 
-	if (i >= w->iovcnt || off >= w->want)
+	if (i >= c->cnt || off >= c->want)
 		return 1;
-	if (bpf_probe_read_user(&v, sizeof(v), &w->iovp[i & (RQ_MAX_IOV - 1)]))
-		return 1;
-	n = w->want - off;
+	v = s->iov[i & (RQ_MAX_IOV - 1)];
+	n = c->want - off;
 	if (v.iov_len < n)
 		n = v.iov_len;
 	if (n == 0)
 		return 0;
+	/* off < want <= RQ_MAX_PAYLOAD and n <= RQ_MAX_PAYLOAD: the copy stays within the scratch
+	 * payload, which is twice RQ_MAX_PAYLOAD long. */
 	asm volatile("" : "+r"(off));
 	off &= RQ_MAX_PAYLOAD - 1;
 	if (bpf_probe_read_user(&s->payload[off], bound_len(n), v.iov_base))
 		return 1;
-	w->off = off + n;
+	c->off = off + n;
 	return 0;
 }
 
-/* Copies up to want bytes spread over an iovec array into s->payload; returns bytes copied. The
- * first RQ_IOV_BATCH iovecs are read in one go (a server's head and body: nginx writes 2); a
- * write of many small pieces (gRPC: a frame header and a payload each, dozens) goes on one iovec
- * at a time, up to RQ_MAX_IOV. */
-static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct iovec *iovp, __u32 iovcnt,
-				      __u32 want)
+/* Copies up to want bytes spread over the iovecs of *a into s->payload; returns bytes copied. A
+ * server's head and body (nginx writes 2 iovecs) and a write of many small pieces (gRPC's C
+ * core: a frame header and a payload each, dozens) alike, up to RQ_MAX_IOV iovecs. */
+static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct rq_args *a, __u32 want)
 {
-	struct iovec iovs[RQ_IOV_BATCH];
-	__u32 off = 0, cnt = iovcnt < RQ_IOV_BATCH ? iovcnt : RQ_IOV_BATCH, bytes;
+	struct rq_iov_copy c = {.s = s, .want = want};
 
-	if (cnt == 0)
+	c.cnt = load_iovs(s, a);
+	if (c.cnt == 0)
 		return 0;
-	/* The first iovecs in one read. The empty asm keeps the mask, which bounds the size for
-	 * the verifier, from being dropped as redundant. */
-	bytes = cnt * sizeof(struct iovec) - 1;
-	asm volatile("" : "+r"(bytes));
-	bytes = (bytes & (sizeof(iovs) - 1)) + 1;
-	if (bpf_probe_read_user(iovs, bytes, iovp))
-		return 0;
-	for (int i = 0; i < RQ_IOV_BATCH; i++) {
-		__u32 n;
-
-		if (i >= cnt || off >= want)
-			return off;
-		n = want - off;
-		if (iovs[i].iov_len < n)
-			n = iovs[i].iov_len;
-		if (n == 0)
-			continue;
-		/* off < want <= RQ_MAX_PAYLOAD and n <= RQ_MAX_PAYLOAD: the copy stays within the
-		 * scratch payload, which is twice RQ_MAX_PAYLOAD long. */
-		asm volatile("" : "+r"(off));
-		off &= RQ_MAX_PAYLOAD - 1;
-		if (bpf_probe_read_user(&s->payload[off], bound_len(n), iovs[i].iov_base))
-			return off;
-		off += n;
-	}
-	if (iovcnt > RQ_IOV_BATCH && off < want) {
-		struct rq_iov_walk w = {.s = s, .iovp = iovp, .iovcnt = iovcnt, .want = want, .off = off};
-
-		bpf_loop(RQ_MAX_IOV - RQ_IOV_BATCH, copy_one_iov, &w, 0);
-		off = w.off;
-	}
-	return off;
+	bpf_loop(RQ_MAX_IOV, copy_one_iov, &c, 0);
+	return c.off;
 }
 
 /* Is this the start of a TLS record (content type 20..23, protocol version 3.x)? The kernel side
@@ -624,15 +632,9 @@ static __noinline __u32 copy_payload(struct rq_scratch *s, const struct rq_args 
 		return 0;
 	case RQ_SYS_READV:
 	case RQ_SYS_WRITEV:
-		return copy_iov(s, (const struct iovec *)a->ubuf, a->iovcnt, want);
 	case RQ_SYS_RECVMSG:
-	case RQ_SYS_SENDMSG: {
-		struct user_msghdr mh;
-
-		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a->ubuf))
-			return 0;
-		return copy_iov(s, mh.msg_iov, mh.msg_iovlen, want);
-	}
+	case RQ_SYS_SENDMSG:
+		return copy_iov(s, a, want);
 	default:
 		len = bound_len(want);
 		if (bpf_probe_read_user(s->payload, len, (void *)a->ubuf))

@@ -25,10 +25,8 @@
 #define RQ_MAX_PAYLOAD 16384
 /* Default payload prefix copied per syscall. */
 #define RQ_DEFAULT_PAYLOAD 4096
-/* At most this many iovecs of a readv/writev/recvmsg/sendmsg are copied (the first
- * RQ_IOV_BATCH in one read). */
+/* At most this many iovecs of a readv/writev/recvmsg/sendmsg are copied (read in one go). */
 #define RQ_MAX_IOV 64
-#define RQ_IOV_BATCH 8
 /* At most this many --comm names and --cgroup trees. */
 #define RQ_MAX_COMMS 16
 #define RQ_COMM_LEN 16
