@@ -20,6 +20,10 @@ MAX_PAYLOAD = 1024   # captured bytes kept per record; the rest becomes uncaptur
 INGRESS, EGRESS, OPEN_SERVER, OPEN_CLIENT, CLOSE, EXIT, RAW, SENDFILE = range(8)
 
 
+def abi_version(path):
+    return struct.unpack_from('<I', open(path, 'rb').read(16), 12)[0]
+
+
 def records(path):
     data = open(path, 'rb').read()
     off = 32
@@ -44,6 +48,7 @@ def convert(path, only_key=None):
     """The capture's records as ops; only_key: those of one (pid, fd)."""
     conns = {}
     out = []
+    head = 96 if abi_version(path) >= 3 else 88  # data records of ABI 3+ end with ts_queued
     for r in records(path):
         typ, pid, _tid, fd = struct.unpack_from('<IIIi', r, 0)
         if typ == 4:  # process
@@ -59,9 +64,16 @@ def convert(path, only_key=None):
         conn = conns.setdefault(key, len(conns) % 4)
         if typ == 1:
             nbytes, plen, direction, syscall, role, flags = struct.unpack_from('<qIBBBB', r, 72)
-            payload = r[88:88 + plen][:MAX_PAYLOAD]
+            payload = r[head:head + plen][:MAX_PAYLOAD]
             tls = bool(flags & 1)
-            if syscall == 9:  # sendfile
+            if flags & 4 and head == 96:
+                # HTTP/2 frames without DATA payloads (RQ_DATA_H2_FRAMES): the record as the
+                # kernel wrote it (a raw op), on this op's connection.
+                raw = bytearray(r)
+                struct.pack_into('<Ii', raw, 4, 100, 10 + conn)
+                struct.pack_into('<I', raw, 8, 100)
+                out.append(op(0, RAW, bytes(raw)))
+            elif syscall == 9:  # sendfile
                 out.append(op(conn, SENDFILE, b'', nbytes))
             else:
                 out.append(op(conn, INGRESS if direction == 0 else EGRESS, payload,
