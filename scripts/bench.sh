@@ -301,7 +301,7 @@ h2_cost() {
       [ $mode != none ] && c0=$(cpu_ticks "$rq_pid")
       h2_run "$work/h2_file_$mode.txt" "$file_url"
       h2_run "$work/h2_hdr_$mode.txt" "$hdr_url" -H "x-big: $h2big"
-      local total=0 left=0 resets=0 unknown=0
+      local total=0 left=0 resets=0 unknown=0 lost=0 h2lost=0
       if [ $mode != none ]; then
         settle
         c1=$(cpu_ticks "$rq_pid")
@@ -309,12 +309,14 @@ h2_cost() {
         left=$(jget "$work/s.json" "['capture']['kernel_body_bytes_not_copied']")
         resets=$(jget "$work/s.json" "['http2']['hpack_resets']")
         unknown=$(jget "$work/s.json" "['unknown_paths']")
+        lost=$(jget "$work/s.json" "['lost_events']")
+        h2lost=$(jget "$work/s.json" "['capture']['kernel_h2_frames_lost']")
         stop_reqmon
       fi
       read -r f_rps f_done < "$work/h2_file_$mode.txt"
       read -r h_rps h_done < "$work/h2_hdr_$mode.txt"
-      echo "$i $mode $f_rps $h_rps $((f_done + h_done)) $total $(( (c1 - c0) * 10 )) $left $resets $unknown" >> "$work/h2.txt"
-      log "h2 $mode round $i: 64 KiB file ${f_rps} req/s, 9 KB headers ${h_rps} req/s | reqmon counted $total of $((f_done + h_done)), $(( (c1 - c0) * 10 )) ms CPU, $left bytes left in place, hpack resets $resets, unknown paths $unknown"
+      echo "$i $mode $f_rps $h_rps $((f_done + h_done)) $total $(( (c1 - c0) * 10 )) $left $resets $unknown $lost $h2lost" >> "$work/h2.txt"
+      log "h2 $mode round $i: 64 KiB file ${f_rps} req/s, 9 KB headers ${h_rps} req/s | reqmon counted $total of $((f_done + h_done)), $(( (c1 - c0) * 10 )) ms CPU, $left bytes left in place, hpack resets $resets, unknown paths $unknown, lost events $lost, kernel lost its place $h2lost"
     done
   done
   python3 - "$work/h2.txt" > "$work/h2_rows.md" <<'PY'
@@ -336,13 +338,14 @@ for mode, name in (("prefix", "--no-h2-frames (plain 4 KiB prefix)"), ("frames",
     left = [r[mode][5] / r[mode][3] for r in rounds if r[mode][3]]
     exact = all(r[mode][3] == r[mode][2] for r in rounds)
     resets = sum(int(r[mode][6]) for r in rounds); unknown = sum(int(r[mode][7]) for r in rounds)
+    lost = sum(int(r[mode][8]) for r in rounds); h2lost = sum(int(r[mode][9]) for r in rounds)
     row(f"HTTP/2, {name}: 64 KiB file, throughput / nothing", f(fr))
     row(f"HTTP/2, {name}: 9 KB header blocks both ways, throughput / nothing", f(hr))
     row(f"HTTP/2, {name}: reqmon CPU per request, us", f(cpu, "{:.2f}"))
     row(f"HTTP/2, {name}: bytes the kernel left in place per request", f(left, "{:.0f}"))
-    row(f"HTTP/2, {name}: requests counted = h2load's; header-table resets; unknown paths",
-        f"{'yes' if exact else 'no'}; {resets}; {unknown}", "exact, 0, 0" if mode == "frames" else "",
-        (exact and resets == 0 and unknown == 0) if mode == "frames" else True)
+    row(f"HTTP/2, {name}: requests counted = h2load's; header-table resets; unknown paths; lost events; records where the kernel lost its place",
+        f"{'yes' if exact else 'no'}; {resets}; {unknown}; {lost}; {h2lost}", "exact, 0, 0, 0, 0" if mode == "frames" else "",
+        (exact and resets == 0 and unknown == 0 and lost == 0 and h2lost == 0) if mode == "frames" else True)
 print("\n".join(out))
 PY
   cat "$work/h2_rows.md" >&2
