@@ -64,6 +64,7 @@ std::map<std::string, uint64_t> Pipeline::Http2Counters() const {
           {"gap_bytes_skipped", c.gap_bytes_skipped},
           {"framing_losses", c.framing_losses},
           {"data_bytes_not_copied", c.data_bytes_not_copied},
+          {"fields_not_decoded", c.fields_not_decoded},
           {"stream_overflow", c.stream_overflow}};
 }
 

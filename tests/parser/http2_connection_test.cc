@@ -754,3 +754,60 @@ TEST(Http2Elided, FramedFirstRecordOfAConnectionFromBeforeAttach) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// A field that never enters the header table, as nghttp2 writes it with NO_INDEX: never indexed,
+// and its name Huffman-coded where that is shorter.
+std::string NeverIndexed(const std::string& name, const std::string& value) {
+  nghttp2_hd_deflater* d = nullptr;
+  nghttp2_hd_deflate_new(&d, 4096);
+  nghttp2_nv nv{};
+  nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
+  nv.namelen = name.size();
+  nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(value.data()));
+  nv.valuelen = value.size();
+  nv.flags = NGHTTP2_NV_FLAG_NO_INDEX;
+  std::string out(nghttp2_hd_deflate_bound(d, &nv, 1), '\0');
+  const ssize_t n = nghttp2_hd_deflate_hd(d, reinterpret_cast<uint8_t*>(out.data()), out.size(), &nv, 1);
+  nghttp2_hd_deflate_del(d);
+  out.resize(n < 0 ? 0 : static_cast<size_t>(n));
+  return out;
+}
+
+// Fields outside the header table whose names no transaction reads (a 9,000-byte header) are not
+// decoded; the ones it reads are, whether their names come Huffman-coded (grpc-status), plain
+// (content-type) or from the table.
+TEST(Http2, FieldsNoTransactionReadsAreNotDecoded) {
+  Harness h;
+  h2::Encoder req;
+  h.In(h2::ClientStart() + req.Headers(1, {{":method", "POST"}, {":scheme", "http"},
+                                            {":path", "/demo.Greeter/Hello"},
+                                            {":authority", "x"}, {"content-type", "application/grpc"}},
+                                       false) +
+       h2::Data(1, std::string(5, '\0'), true));
+  const std::string big(9000, 'q');
+  const std::string head = h2::Indexed(8) /* :status 200 */ + NeverIndexed("x-big", big) +
+                           '\x00' + h2::Str("content-type") + h2::Str("application/grpc");
+  const std::string trailers = NeverIndexed("grpc-status", "5") + NeverIndexed("x-big", big) +
+                               NeverIndexed("grpc-message", "not found");
+  ASSERT_EQ(static_cast<uint8_t>(trailers[0]), 0x10);
+  ASSERT_TRUE(static_cast<uint8_t>(trailers[1]) & 0x80) << "grpc-status's name Huffman-coded";
+  h.Out(h2::ServerStart() + h2::Frame(h2::HEADERS, h2::END_HEADERS, 1, head) +
+        h2::Data(1, std::string(5, '\0'), false) +
+        h2::Frame(h2::HEADERS, h2::END_HEADERS | h2::END_STREAM, 1, trailers));
+  ASSERT_EQ(h.sink.txs.size(), 1u);
+  const HttpTransaction& t = h.sink.txs[0];
+  EXPECT_EQ(t.status, 200);
+  EXPECT_TRUE(t.is_grpc);
+  EXPECT_EQ(t.grpc_status, 5);
+  EXPECT_EQ(t.grpc_service, "demo.Greeter");
+  const Http2Counters& c = h.tracker.counters().http2;
+  EXPECT_EQ(c.fields_not_decoded, 3u);  // x-big twice, grpc-message
+  EXPECT_EQ(c.hpack_errors, 0u);
+  EXPECT_EQ(c.hpack_resets, 0u);
+}
+
+}  // namespace
+}  // namespace reqmon

@@ -118,6 +118,62 @@ int ParseInt(std::string_view v) {
   return n;
 }
 
+/// The names of the fields a transaction reads (Http2Connection::Inflate's `take`), plainly and
+/// as HPACK's Huffman code writes them (RFC 7541 Appendix B; a given string has one encoding). A
+/// field that does not enter the header table and has none of these names is not decoded.
+class NeededNames {
+ public:
+  NeededNames() {
+    for (std::string_view n : {":method", ":path", ":status", "content-type", "grpc-status"}) {
+      plain_.emplace_back(n);
+      huffman_.push_back(Huffman(n));
+      if (huffman_.back().empty()) huffman_ok_ = false;
+    }
+  }
+  /// `raw`: a name string as it was sent (Huffman-coded or not).
+  bool Literal(std::string_view raw, bool huffman) const {
+    if (huffman && !huffman_ok_) return true;  // no codes to compare with: decode them all
+    for (const std::string& h : huffman ? huffman_ : plain_) {
+      if (huffman ? raw == h : IEquals(raw, h)) return true;
+    }
+    return false;
+  }
+  /// A name from the header table (decoded).
+  static bool Decoded(std::string_view name) {
+    return (!name.empty() && name[0] == ':') || IEquals(name, "content-type") ||
+           IEquals(name, "grpc-status");
+  }
+
+ private:
+  // The Huffman code of `s`, from nghttp2's own encoder: a field "x: s" never indexed is
+  // 0x10, the name (1 byte of length, "x"), then the value: its H bit, length and bytes.
+  static std::string Huffman(std::string_view s) {
+    nghttp2_hd_deflater* def = nullptr;
+    std::string out;
+    if (nghttp2_hd_deflate_new(&def, 4096) != 0) return out;
+    nghttp2_nv nv{};
+    nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>("x"));
+    nv.namelen = 1;
+    nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(s.data()));
+    nv.valuelen = s.size();
+    nv.flags = NGHTTP2_NV_FLAG_NO_INDEX;
+    uint8_t buf[128];
+    const ssize_t n = nghttp2_hd_deflate_hd(def, buf, sizeof(buf), &nv, 1);
+    nghttp2_hd_deflate_del(def);
+    if (n >= 4 && buf[0] == 0x10 && buf[1] == 1 && buf[2] == 'x' && (buf[3] & 0x80) &&
+        static_cast<ssize_t>(4 + (buf[3] & 0x7f)) == n)
+      out.assign(reinterpret_cast<const char*>(buf + 4), buf[3] & 0x7f);
+    return out;
+  }
+  std::vector<std::string> plain_, huffman_;
+  bool huffman_ok_ = true;
+};
+
+const NeededNames& Needed() {
+  static const NeededNames n;
+  return n;
+}
+
 }  // namespace
 
 bool StartsWithHttp2Preface(std::string_view payload) {
@@ -667,7 +723,45 @@ bool Http2Connection::Inflate(Dir& d, std::string_view block, Fields* f) {
   };
   const auto* p = reinterpret_cast<const uint8_t*>(block.data());
   const uint8_t* end = p + block.size();
-  if (!d.unsynced) return feed(p, block.size(), true);
+  if (!d.unsynced) {
+    // Fields that do not enter the table (literal without indexing, never indexed) and that no
+    // transaction reads are not decoded: a 9 KB cookie costs nothing then. Everything else is
+    // fed as it is, in runs. A representation that does not parse goes to nghttp2 as it is.
+    const uint8_t* run = p;
+    while (p < end) {
+      const uint8_t* start = p;
+      const uint8_t b = *p;
+      uint64_t index = 0;
+      if ((b & 0x80) || (b & 0xe0) == 0x20) {  // indexed field, table size update
+        if (!HpackInt(p, end, (b & 0x80) ? 7 : 5, &index)) break;
+        continue;
+      }
+      const bool incremental = (b & 0xc0) == 0x40;
+      if (!HpackInt(p, end, incremental ? 6 : 4, &index)) break;
+      const uint8_t* name = p;
+      if (index == 0 && !HpackString(p, end)) break;
+      const uint8_t* name_end = p;
+      if (!HpackString(p, end)) break;
+      if (incremental) continue;
+      bool needed = true;
+      if (index != 0) {
+        const nghttp2_nv* nv = nghttp2_hd_inflate_get_table_entry(d.inflater, index);
+        needed = nv == nullptr ||
+                 NeededNames::Decoded(std::string_view(reinterpret_cast<const char*>(nv->name), nv->namelen));
+      } else {
+        const uint8_t* q = name;
+        uint64_t n = 0;
+        const bool huffman = *q & 0x80;
+        if (HpackInt(q, name_end, 7, &n) && n == static_cast<uint64_t>(name_end - q))
+          needed = Needed().Literal(std::string_view(reinterpret_cast<const char*>(q), n), huffman);
+      }
+      if (needed) continue;
+      if (start > run && !feed(run, static_cast<size_t>(start - run), false)) return false;
+      run = p;
+      ++counters_->fields_not_decoded;
+    }
+    return feed(run, static_cast<size_t>(end - run), true);
+  }
 
   // Unsynced: one representation at a time, so that the count of known entries is current for
   // each; references to entries added before the table was lost are dropped (RFC 7541 §6).

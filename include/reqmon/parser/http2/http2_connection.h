@@ -87,6 +87,8 @@ struct Http2Counters {
   uint64_t stream_overflow = 0;   ///< streams dropped (as incomplete) beyond max_streams
   /// DATA payload bytes the kernel left out (RQ_DATA_H2_FRAMES records), counted by their headers
   uint64_t data_bytes_not_copied = 0;
+  /// header fields not decoded: outside the header table and of no name a transaction reads
+  uint64_t fields_not_decoded = 0;
 };
 
 /// How an HTTP/2 connection was recognised.
