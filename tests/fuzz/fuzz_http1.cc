@@ -23,24 +23,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   HttpConnection conn;
   rq_endpoints ep{};
   conn.Reset(fuzz::RecordBuilder::kPid, 10, 1, role, ep, options, &counters, &sink);
-  fuzz::OpReader reader(data + 1, size - 1);
   fuzz::RecordBuilder builder;
-  fuzz::Op op;
-  std::vector<uint8_t> record;
-  while (reader.Next(&op)) {
-    if (op.kind != fuzz::kIngress && op.kind != fuzz::kEgress && op.kind != fuzz::kSendfile)
-      continue;
-    builder.Build(op, &record);
-    rq_data_event ev;
-    std::memcpy(&ev, record.data(), sizeof(ev));
-    conn.OnData(ev, std::string_view(reinterpret_cast<const char*>(record.data()) + sizeof(ev),
-                                     ev.payload_len));
-    if (conn.h2c_upgrade().active) {
-      // The tracker hands the connection to HTTP/2 here; read what it would take over.
-      for (char c : conn.h2c_upgrade().tail) sink.checksum += static_cast<unsigned char>(c);
-      break;
-    }
-  }
+  fuzz::ForEachDataRecord(data + 1, size - 1, builder,
+                          [&](const rq_data_event& ev, std::string_view payload) {
+                            conn.OnData(ev, payload);
+                            if (!conn.h2c_upgrade().active) return true;
+                            // The tracker hands the connection to HTTP/2 here; read what it
+                            // would take over.
+                            for (char c : conn.h2c_upgrade().tail)
+                              sink.checksum += static_cast<unsigned char>(c);
+                            return false;
+                          });
   conn.Finish(builder.now());
   return 0;
 }

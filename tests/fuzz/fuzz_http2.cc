@@ -30,19 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   rq_endpoints ep{};
   conn.Reset(fuzz::RecordBuilder::kPid, 10, 1, role, ep, start, options, &http, &counters, &sink);
   if (start == Http2Start::kUpgrade) conn.AddUpgradeStream("GET", "/upgrade?x=1", 1000, 100);
-  fuzz::OpReader reader(data + 1, size - 1);
   fuzz::RecordBuilder builder;
-  fuzz::Op op;
-  std::vector<uint8_t> record;
-  while (reader.Next(&op)) {
-    if (op.kind != fuzz::kIngress && op.kind != fuzz::kEgress && op.kind != fuzz::kSendfile)
-      continue;
-    builder.Build(op, &record);
-    rq_data_event ev;
-    std::memcpy(&ev, record.data(), sizeof(ev));
-    conn.OnData(ev, std::string_view(reinterpret_cast<const char*>(record.data()) + sizeof(ev),
-                                     ev.payload_len));
-  }
+  fuzz::ForEachDataRecord(data + 1, size - 1, builder,
+                          [&](const rq_data_event& ev, std::string_view payload) {
+                            conn.OnData(ev, payload);
+                            return true;
+                          });
   conn.Finish(builder.now());
   return 0;
 }

@@ -164,4 +164,23 @@ class RecordBuilder {
   uint64_t now_ = 1'000'000'000;
 };
 
+/// Feeds the data records of the ops in [data, data + size) (ingress, egress, sendfile; other
+/// kinds are skipped) to on_data(ev, payload) until it returns false. The parser targets (http1,
+/// http2) read their input this way.
+template <typename OnData>
+void ForEachDataRecord(const uint8_t* data, size_t size, RecordBuilder& builder, OnData on_data) {
+  OpReader reader(data, size);
+  Op op;
+  std::vector<uint8_t> record;
+  while (reader.Next(&op)) {
+    if (op.kind != kIngress && op.kind != kEgress && op.kind != kSendfile) continue;
+    builder.Build(op, &record);
+    rq_data_event ev;
+    std::memcpy(&ev, record.data(), sizeof(ev));
+    if (!on_data(ev, std::string_view(reinterpret_cast<const char*>(record.data()) + sizeof(ev),
+                                      ev.payload_len)))
+      return;
+  }
+}
+
 }  // namespace reqmon::fuzz
