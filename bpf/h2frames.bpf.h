@@ -326,6 +326,14 @@ static __always_inline int h2_may_start(struct rq_scratch *s, __u32 len, bool kn
 	return p[3] == 0x4 && !(p[4] & 1) ? 1 : 0;
 }
 
+/* Puts d at the start of a record: before the preface (start 2) or a frame header (1). */
+static __always_inline void h2_begin(struct rq_h2_dir *d, int start)
+{
+	d->have = 0;
+	d->mode = start == 2 ? RQ_H2_COPY : RQ_H2_HEADER;
+	d->left = start == 2 ? sizeof(rq_h2_preface) : 0;
+}
+
 /* A direction not followed (off, or lost) whose record (len bytes already copied, the plain
  * prefix) may start its frames: checks that the whole record is valid frames from its start (a
  * dry walk), then walks it. Returns the payload length when it was (the direction is then
@@ -343,16 +351,12 @@ static __noinline int h2_try_start(struct rq_scratch *s, const struct rq_args *a
 	start = h2_may_start(s, len, d->mode == RQ_H2_LOST || h2->dir[(a->direction & 1) ^ 1].mode != RQ_H2_OFF);
 	if (!start)
 		return 0;
-	d->have = 0;
-	d->mode = start == 2 ? RQ_H2_COPY : RQ_H2_HEADER;
-	d->left = start == 2 ? sizeof(rq_h2_preface) : 0;
+	h2_begin(d, start);
 	if (h2_walk(s, a, ret, d, true) < 0) {
 		*d = saved;
 		return 0;
 	}
-	d->have = 0;
-	d->mode = start == 2 ? RQ_H2_COPY : RQ_H2_HEADER;
-	d->left = start == 2 ? sizeof(rq_h2_preface) : 0;
+	h2_begin(d, start);
 	out = h2_walk(s, a, ret, d, false);
 	if (out == -1) {
 		*d = saved;

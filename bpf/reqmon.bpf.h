@@ -723,8 +723,10 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 		}
 	}
 	len = copy_payload(s, a, want);
-	/* HTTP/2 frames from this record on? */
-	if (h2 && h2_frames && len) {
+	/* HTTP/2 frames from this record on? Only a record whose fourth byte is a frame type (or that
+	 * may be the preface) can start them (h2_may_start): HTTP/1.x ("GET ", "HTTP/1.1") pays no
+	 * call. */
+	if (h2 && h2_frames && len >= 9 && (s->payload[3] <= 0x9 || s->payload[0] == 'P')) {
 		int framed = h2_try_start(s, a, ret, len, h2);
 
 		if (framed > 0) {
