@@ -811,3 +811,36 @@ TEST(Http2, FieldsNoTransactionReadsAreNotDecoded) {
 
 }  // namespace
 }  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// A field outside the table whose name is a dynamic entry added earlier in the same block: the
+// name is looked up in the table as it is at that field (content-type, just added), not as it
+// was before the block (x-old), so the field is read, not skipped.
+TEST(Http2, SkippingLooksUpNamesAddedEarlierInTheSameBlock) {
+  Harness h;
+  h2::Encoder req;
+  std::string in = h2::ClientStart();
+  in += req.Headers(1, h2::Get("/a"), true);  // in this order: the second refers to the first
+  in += req.Headers(3, h2::Get("/b"), true);
+  h.In(in);
+  // Stream 1's response adds "x-old" (dynamic entry 62).
+  h.Out(h2::ServerStart() +
+        h2::Frame(h2::HEADERS, h2::END_HEADERS | h2::END_STREAM, 1,
+                  h2::Indexed(8) + h2::LitIncNew("x-old", "v")));
+  // Stream 3's: "content-type: text/plain" added (now 62; x-old 63), then a never-indexed field
+  // named by index 62 with the gRPC content type.
+  const std::string block = h2::Indexed(8) + h2::LitIncNew("content-type", "text/plain") +
+                            std::string("\x1f\x2f", 2) + h2::Str("application/grpc");
+  const uint64_t skipped_before = h.tracker.counters().http2.fields_not_decoded;
+  h.Out(h2::Frame(h2::HEADERS, h2::END_HEADERS | h2::END_STREAM, 3, block));
+  auto m = ByStream(h.sink.txs);
+  ASSERT_TRUE(m.count(3));
+  EXPECT_TRUE(m[3]->is_grpc);
+  EXPECT_EQ(h.tracker.counters().http2.fields_not_decoded, skipped_before);  // none of this block's
+  EXPECT_EQ(h.tracker.counters().http2.hpack_errors, 0u);
+}
+
+}  // namespace
+}  // namespace reqmon

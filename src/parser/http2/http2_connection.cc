@@ -26,6 +26,8 @@ constexpr std::string_view kPlaceholderName = "?";
 // Header tables may grow to what SETTINGS_HEADER_TABLE_SIZE allows; we observe, so accept any
 // size update up to this.
 constexpr size_t kMaxTableSettings = 1u << 20;
+// Entries of HPACK's static table (RFC 7541 Appendix A); dynamic entries follow.
+constexpr uint64_t kStaticEntries = 61;
 
 uint32_t Be24(const uint8_t* p) { return (uint32_t{p[0]} << 16) | (uint32_t{p[1]} << 8) | p[2]; }
 uint32_t Be32(const uint8_t* p) {
@@ -745,6 +747,11 @@ bool Http2Connection::Inflate(Dir& d, std::string_view block, Fields* f) {
       if (incremental) continue;
       bool needed = true;
       if (index != 0) {
+        // A dynamic entry may have been added earlier in this block: the table must be current.
+        if (index > kStaticEntries && start > run) {
+          if (!feed(run, static_cast<size_t>(start - run), false)) return false;
+          run = start;
+        }
         const nghttp2_nv* nv = nghttp2_hd_inflate_get_table_entry(d.inflater, index);
         needed = nv == nullptr ||
                  NeededNames::Decoded(std::string_view(reinterpret_cast<const char*>(nv->name), nv->namelen));
