@@ -208,7 +208,11 @@ TEST_F(LiveTest, LostEventsAreReportedNeverSilent) {
                        "--ring-buffer-mb", "1", "--payload-bytes", "16384", "--no-api",
                        "--log-file", "none", "--duration", "6", "--print-stats"},
                       (dir_ / "lost.out").string());
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Stopped only once attached (it says so): loading the programs can take a while on a busy
+  // machine, and a consumer stopped before attaching would see nothing to lose.
+  for (int i = 0; i < 300 && testing::ReadFile(dir_ / "lost.out").find("observing") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   kill(rq.pid(), SIGSTOP);
   int status = -1;
   testing::Run("ab -q -k -n 20000 -c 8 " + nginx.url("/api/lost") + " >/dev/null 2>&1", &status);
