@@ -88,6 +88,16 @@ void Aggregator::AdvanceLocked(int64_t sec) {
 }
 
 uint32_t Aggregator::RouteIndexLocked(const HttpTransaction& tx) {
+  if (has_last_route_ && tx.path == last_path_ && tx.method == last_method_) return last_route_;
+  const uint32_t idx = RouteIndexSlowLocked(tx);
+  last_method_.assign(tx.method);
+  last_path_.assign(tx.path);
+  last_route_ = idx;
+  has_last_route_ = true;
+  return idx;
+}
+
+uint32_t Aggregator::RouteIndexSlowLocked(const HttpTransaction& tx) {
   key_scratch_.assign(tx.method);
   key_scratch_ += ' ';
   key_scratch_ += tx.path;
@@ -126,8 +136,12 @@ uint32_t Aggregator::RouteIndexLocked(const HttpTransaction& tx) {
 }
 
 Aggregator::Process& Aggregator::ProcessLocked(uint32_t pid) {
+  if (last_proc_ != nullptr && last_proc_->pid == pid) return *last_proc_;
   auto it = procs_.find(pid);
-  if (it != procs_.end()) return *it->second;
+  if (it != procs_.end()) {
+    last_proc_ = it->second.get();
+    return *last_proc_;
+  }
   if (procs_.size() >= opts_.max_processes) {
     pid = 0;
     it = procs_.find(0);

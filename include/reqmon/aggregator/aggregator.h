@@ -240,6 +240,7 @@ class Aggregator : public TransactionSink {
   int64_t WallSec(uint64_t mono_ns) const;
   void AdvanceLocked(int64_t sec);
   uint32_t RouteIndexLocked(const HttpTransaction& tx);
+  uint32_t RouteIndexSlowLocked(const HttpTransaction& tx);
   Process& ProcessLocked(uint32_t pid);
   void SummarizeLocked(const Stats& st, LatencySummary* out) const;
   const ProcessIdentity& IdentityLocked(uint32_t pid);
@@ -256,6 +257,13 @@ class Aggregator : public TransactionSink {
   std::unordered_map<std::string, uint32_t, StrHash, std::equal_to<>> route_cache_;
   std::string key_scratch_;
   int32_t other_route_ = -1;
+  // The last transaction's route: a server under load answers runs of the same request, and
+  // these two compares skip building the key and hashing it.
+  std::string last_method_, last_path_;
+  uint32_t last_route_ = 0;
+  bool has_last_route_ = false;
+  // The last transaction's process, for the same reason.
+  Process* last_proc_ = nullptr;
 
   std::unordered_map<uint32_t, std::unique_ptr<Process>> procs_;
   std::unordered_map<uint32_t, std::string> names_;
