@@ -454,7 +454,7 @@ static __always_inline void fill_endpoints(struct sock *sk, struct rq_endpoints 
 
 /* Records are submitted without waking the reader, which drains on a short timer: a wake-up per
  * record costs a busy server a third of its throughput here (shared/KERNEL-NOTES.md). The record
- * that takes the backlog past wakeup_bytes (128 KiB: a few hundred records) wakes the reader, so
+ * that takes the backlog past wakeup_bytes (256 KiB: several hundred records) wakes the reader, so
  * that under load it drains in short batches (the server never waits long behind it) and the
  * buffer never fills. Only that one record wakes it: waking on every record past the mark (as
  * before) made each of the server's syscalls queue a wake-up (an irq_work) until the reader caught
