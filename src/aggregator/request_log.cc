@@ -8,6 +8,7 @@
 #include <ctime>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 
@@ -104,29 +105,24 @@ void RequestLog::Flush() {
 
 namespace {
 
-// Appends ms with up to 3 decimals, trailing zeros and dot stripped (printf's %.3f rounding).
-void AppendResponseTime(double ms, std::string* out) {
+// Writes ms with up to 3 decimals, trailing zeros and dot stripped (printf's %.3f rounding), at
+// p (room for 64 characters); returns the end.
+char* PutResponseTime(double ms, char* p) {
   if (!std::isfinite(ms) || ms < 0) ms = 0;
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
-  char* end = r.ptr;
-  while (end > buf && end[-1] == '0') --end;
-  if (end > buf && end[-1] == '.') --end;
-  out->append(buf, end);
+  char* end = std::to_chars(p, p + 64, ms, std::chars_format::fixed, 3).ptr;
+  while (end > p && end[-1] == '0') --end;
+  if (end > p && end[-1] == '.') --end;
+  return end;
 }
 
-// The same text as AppendResponseTime(ns / 1e6) ("%.3f" with trailing zeros dropped), in integer
+// The same text as PutResponseTime(ns / 1e6) ("%.3f" with trailing zeros dropped), in integer
 // arithmetic: a fifth of the cost. Ties (exactly 500 ns past a microsecond) and durations too
 // long to be exact in a double take the floating-point path, so the rounding stays the same.
-void AppendDurationNs(uint64_t ns, std::string* out) {
+char* PutDurationNs(uint64_t ns, char* p) {
   const uint64_t rem = ns % 1000;
-  if (rem == 500 || ns >= (uint64_t{1} << 50)) {
-    AppendResponseTime(static_cast<double>(ns) / 1e6, out);
-    return;
-  }
+  if (rem == 500 || ns >= (uint64_t{1} << 50)) return PutResponseTime(static_cast<double>(ns) / 1e6, p);
   const uint64_t us = ns / 1000 + (rem > 500);
-  char buf[32];
-  char* end = std::to_chars(buf, buf + sizeof buf, us / 1000).ptr;
+  char* end = std::to_chars(p, p + 32, us / 1000).ptr;
   unsigned frac = static_cast<unsigned>(us % 1000);
   if (frac != 0) {
     *end++ = '.';
@@ -135,54 +131,73 @@ void AppendDurationNs(uint64_t ns, std::string* out) {
     *end++ = static_cast<char>('0' + frac % 10);
     while (end[-1] == '0') --end;
   }
-  out->append(buf, end);
+  return end;
 }
 
-void AppendRequest(const HttpTransaction& tx, std::string* s) {
-  s->append("Request: Method=");
-  s->append(tx.method);
-  s->append(", URL=");
-  s->append(tx.path);
+char* Put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+// The "Request: ..." text of tx (without time or newline) is at most RequestBound(tx) characters:
+// 76 of fixed text and status, two durations of at most 64 (the room their writers are given).
+size_t RequestBound(const HttpTransaction& tx) {
+  return 76 + 2 * 64 + tx.method.size() + tx.path.size() + tx.query.size();
+}
+
+char* PutRequest(const HttpTransaction& tx, char* p) {
+  p = Put(p, "Request: Method=");
+  p = Put(p, tx.method);
+  p = Put(p, ", URL=");
+  p = Put(p, tx.path);
   if (!tx.query.empty()) {
-    s->push_back('?');
-    s->append(tx.query);
+    *p++ = '?';
+    p = Put(p, tx.query);
   }
-  s->append(", Status=");
+  p = Put(p, ", Status=");
   if (tx.incomplete) {
-    s->append("incomplete");
+    p = Put(p, "incomplete");
   } else {
-    char buf[16];
-    auto r = std::to_chars(buf, buf + sizeof buf, tx.status);
-    s->append(buf, r.ptr);
+    p = std::to_chars(p, p + 16, tx.status).ptr;
   }
-  s->append(", Response Time=");
-  AppendDurationNs(tx.response_ns(), s);
-  s->append("ms");
+  p = Put(p, ", Response Time=");
+  p = PutDurationNs(tx.response_ns(), p);
+  p = Put(p, "ms");
   // How long it waited before the server read it (issue #14), when measured.
   if (tx.queue_ns > 0 && !tx.incomplete) {
-    s->append(", Queue Time=");
-    AppendDurationNs(tx.queue_ns, s);
-    s->append("ms");
+    p = Put(p, ", Queue Time=");
+    p = PutDurationNs(tx.queue_ns, p);
+    p = Put(p, "ms");
   }
+  return p;
+}
+
+// Appends what put() writes (at most `bound` characters) to *out, with one size change each way.
+template <typename PutFn>
+void AppendPut(std::string* out, size_t bound, PutFn put) {
+  const size_t at = out->size();
+  out->resize(at + bound);
+  char* end = put(out->data() + at);
+  out->resize(static_cast<size_t>(end - out->data()));
 }
 
 }  // namespace
 
 std::string RequestLog::FormatResponseTime(double ms) {
   std::string s;
-  AppendResponseTime(ms, &s);
+  AppendPut(&s, 64, [&](char* p) { return PutResponseTime(ms, p); });
   return s;
 }
 
 std::string RequestLog::FormatDurationNs(uint64_t ns) {
   std::string s;
-  AppendDurationNs(ns, &s);
+  AppendPut(&s, 64, [&](char* p) { return PutDurationNs(ns, p); });
   return s;
 }
 
 std::string RequestLog::FormatRequest(const HttpTransaction& tx) {
   std::string s;
-  AppendRequest(tx, &s);
+  AppendPut(&s, RequestBound(tx), [&](char* p) { return PutRequest(tx, p); });
   return s;
 }
 
@@ -199,10 +214,10 @@ void RequestLog::AppendTime(int64_t wall_ns, std::string* out) {
     time_t t = static_cast<time_t>(sec);
     struct tm tm;
     localtime_r(&t, &tm);
-    std::strftime(cached_time_, sizeof cached_time_, "%Y-%m-%d %H:%M:%S - ", &tm);
+    cached_time_len_ = std::strftime(cached_time_, sizeof cached_time_, "%Y-%m-%d %H:%M:%S - ", &tm);
     cached_sec_ = sec;
   }
-  out->append(cached_time_);
+  out->append(cached_time_, cached_time_len_);
 }
 
 void RequestLog::SubmitBatchLocked() {
@@ -218,8 +233,11 @@ void RequestLog::OnTransaction(const HttpTransaction& tx) {
   std::lock_guard<std::mutex> l(batch_mu_);
   if (batch_.empty()) batch_started_ns_ = tx.request_start_ns;
   AppendTime(static_cast<int64_t>(tx.request_start_ns) + opts_.wall_offset_ns, &batch_);
-  AppendRequest(tx, &batch_);
-  batch_.push_back('\n');
+  AppendPut(&batch_, RequestBound(tx) + 1, [&](char* p) {
+    p = PutRequest(tx, p);
+    *p++ = '\n';
+    return p;
+  });
   if (batch_.size() >= opts_.batch_bytes) SubmitBatchLocked();
 }
 

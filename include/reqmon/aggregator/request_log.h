@@ -34,7 +34,7 @@ struct RequestLogOptions {
   size_t max_files = 3;            ///< rotated files kept (monitor_logs.1.txt ...)
   size_t queue_size = 8192;        ///< async queue entries
   bool drop_when_full = false;     ///< true: overrun oldest queued lines instead of blocking
-  size_t batch_bytes = 64 * 1024;  ///< request lines are handed over in batches of this size
+  size_t batch_bytes = 256 * 1024;  ///< request lines are handed over in batches of this size
   int batch_ms = 200;              ///< ... or when Pump() finds the batch this old
 };
 
@@ -97,6 +97,7 @@ class RequestLog : public TransactionSink {
   uint64_t batch_started_ns_ = 0;
   int64_t cached_sec_ = INT64_MIN;
   char cached_time_[32] = {};
+  size_t cached_time_len_ = 0;
 };
 
 /// Forwards every call to each sink in turn (e.g. the Aggregator and the RequestLog).
