@@ -138,7 +138,7 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
   // Woken once per 256 KiB of records under load (about 600 small requests): a wake-up and the
   // sleep after it cost ~30 us of CPU here, so batches must not be too short (64 KiB: 1.0 us of
   // CPU a request, 128 KiB: 0.83, 256 KiB: 0.74, alternating runs with the same p99), and a batch
-  // takes well under a millisecond, so the server never waits long behind reqmon. The 5 ms poll
+  // takes well under a millisecond, so the server never waits long behind reqmon. The 20 ms poll
   // picks up the trickle when it is quiet (and a wake-up missed by two CPUs crossing the mark at
   // once).
   skel->rodata->wakeup_bytes = std::min<uint64_t>(st.ring_bytes / 4, 256 << 10);
