@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -95,6 +96,28 @@ TEST(RequestLogTest, LinesAreByteExact) {
   // Destruction flushes.
   EXPECT_NE(ReadAll(o.path).find("URL=/after,"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+// A line is written into room sized from its fields: the longest fields and the widest numbers
+// fit, and give the same text as putting the pieces together one by one.
+TEST(RequestLogTest, WidestFieldsFitTheirLine) {
+  HttpTransaction tx;
+  tx.method = std::string(300, 'M');
+  tx.path = "/" + std::string(8190, 'p');
+  tx.query = std::string(8191, 'q');
+  tx.request_start_ns = 0;
+  tx.response_end_ns = UINT64_MAX;  // the floating-point path of the duration
+  tx.queue_ns = UINT64_MAX;
+  for (int status : {INT32_MIN, -1, 0, 200, 999, INT32_MAX}) {
+    tx.status = status;
+    const std::string want = "Request: Method=" + tx.method + ", URL=" + tx.path + "?" + tx.query +
+                             ", Status=" + std::to_string(status) + ", Response Time=" +
+                             RequestLog::FormatDurationNs(tx.response_ns()) +
+                             "ms, Queue Time=" + RequestLog::FormatDurationNs(tx.queue_ns) + "ms";
+    EXPECT_EQ(RequestLog::FormatRequest(tx), want) << status;
+  }
+  EXPECT_EQ(RequestLog::FormatDurationNs(UINT64_MAX),
+            RequestLog::FormatResponseTime(static_cast<double>(UINT64_MAX) / 1e6));
 }
 
 TEST(RequestLogTest, SamplingOneInN) {
