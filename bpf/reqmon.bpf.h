@@ -105,11 +105,14 @@ struct rq_scratch {
 	__u8 payload[RQ_MAX_PAYLOAD * 2];
 };
 
-/* Per connection, what of its byte streams the kernel need not copy (framing.bpf.h). */
+/* Per connection, what of its byte streams the kernel need not copy (framing.bpf.h), and when its
+ * oldest unread bytes arrived (queue.bpf.c). */
 struct rq_sk_state {
 	__u64 body_left[2]; /* per direction: bytes of a Content-Length body still to come */
+	__u64 queued;       /* when the oldest unread bytes arrived, 0: none or not known */
 	__u8 head_method;   /* a HEAD request was read on this connection */
-	__u8 pad[7];
+	__u8 queue_on;      /* an observed process reads requests here: time its arrivals */
+	__u8 pad[6];
 	struct rq_h2_state h2; /* HTTP/2 frames (h2frames.bpf.h) */
 };
 

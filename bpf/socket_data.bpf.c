@@ -37,8 +37,7 @@ static __always_inline __u8 data_syscall(long nr, __u8 dir)
 	return 0;
 }
 
-static __always_inline int sock_data(unsigned long long *ctx, struct sock *sk_raw, int ret,
-				     int flags, __u8 dir)
+static __always_inline int sock_data(struct sock *sk_raw, int ret, int flags, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sock *sk;
@@ -78,14 +77,8 @@ static __always_inline int sock_data(unsigned long long *ctx, struct sock *sk_ra
 	a.sk = (__u64)sk_raw;
 	a.direction = dir;
 	st = bpf_sk_storage_get(&sk_state, sk_raw, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (dir == RQ_DIR_INGRESS && queue_time) {
-		/* The socket's address as a number (the queue maps hash it; the verifier allows no
-		 * arithmetic on the typed pointer): read from the tracepoint's arguments. */
-		__u64 addr = 0;
-
-		bpf_probe_read_kernel(&addr, sizeof(addr), &ctx[0]);
-		a.ts_queued = queue_take(addr);
-	}
+	if (dir == RQ_DIR_INGRESS)
+		a.ts_queued = queue_take(sk_raw, st);
 	return socket_data(&a, ret, id, now, st);
 }
 
@@ -94,13 +87,13 @@ static __always_inline int sock_data(unsigned long long *ctx, struct sock *sk_ra
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 {
-	return sock_data(ctx, sk, ret, flags, RQ_DIR_INGRESS);
+	return sock_data(sk, ret, flags, RQ_DIR_INGRESS);
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
 {
-	return sock_data(ctx, sk, ret, flags, RQ_DIR_EGRESS);
+	return sock_data(sk, ret, flags, RQ_DIR_EGRESS);
 }
 
 #else
