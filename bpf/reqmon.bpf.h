@@ -654,6 +654,31 @@ static __noinline __u32 copy_payload(struct rq_scratch *s, const struct rq_args 
 #include "framing.bpf.h"
 #include "h2frames.bpf.h"
 
+/* Copies the head window of the data described by *a into s->payload: its first RQ_HEAD_WINDOW
+ * bytes, or, for a syscall with iovecs whose first iovec is shorter, that iovec alone. A server
+ * that writes a head and its body in iovecs of their own (nginx: writev of the head and the file's
+ * bytes) has its head found without a byte of the body copied. Returns bytes copied. */
+static __noinline __u32 copy_window(struct rq_scratch *s, const struct rq_args *a)
+{
+	struct rq_iov_copy c = {.s = s, .want = RQ_HEAD_WINDOW};
+
+	switch (a->syscall) {
+	case RQ_SYS_READV:
+	case RQ_SYS_WRITEV:
+	case RQ_SYS_RECVMSG:
+	case RQ_SYS_SENDMSG:
+		c.cnt = load_iovs(s, a);
+		if (c.cnt == 0)
+			return 0;
+		if (s->iov[0].iov_len < RQ_HEAD_WINDOW)
+			c.want = s->iov[0].iov_len;
+		bpf_loop(RQ_MAX_IOV, copy_one_iov, &c, 0);
+		return c.off;
+	default:
+		return copy_payload(s, a, RQ_HEAD_WINDOW);
+	}
+}
+
 /* This CPU's scratch record. */
 static __always_inline struct rq_scratch *scratch_slot(void)
 {
@@ -720,8 +745,11 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 		*left = 0;
 	}
 	if (want > RQ_HEAD_WINDOW) {
-		len = copy_payload(s, a, RQ_HEAD_WINDOW);
-		if (len == RQ_HEAD_WINDOW) {
+		len = copy_window(s, a);
+		/* A window shorter than RQ_HEAD_WINDOW is a whole first iovec: the head must end in
+		 * it. The scan reads the whole window, but what it finds past the bytes copied is
+		 * never taken (head_only: the head's end within them, and the lines before it). */
+		if (len >= 16) {
 			head = head_only(s, len, ret, a->direction, st);
 			if (head) {
 				len = head;

@@ -7,10 +7,14 @@ to the log file as "METHOD PATH STATUS REQUEST_BYTES RESPONSE_BYTES", the ground
   GET /len/N        head and N body bytes (Content-Length) in one write
   GET /split/N      the head in one write, the body in writes of at most 64 KiB
   GET /chunked/N    N body bytes chunked (chunks of 1000 bytes and a last short one)
+  GET /iov/N        head and N body bytes as two iovecs of one sendmsg (as nginx's writev)
+  GET /iovsplit/N   the same with the head cut in two iovecs (the status line on its own)
+  GET /iovmix/N     the same with the first iovec holding the head and the body's first 10 bytes
   GET /status/S     status S with a 5-byte body (S = 204 or 304: no body, Content-Length: 5)
   HEAD /len/N       the head of GET /len/N, no body
   POST /upload      reads the Content-Length body, answers 200 "ok"
-The responses to requests that arrived together (pipelined) are written together, in one write.
+The responses to requests that arrived together (pipelined) are written together, in one write
+(one sendmsg of all their iovecs if any of them has several).
 
 usage: framing_server.py PORT LOGFILE
 """
@@ -28,7 +32,8 @@ def log(line):
 
 
 def respond(method, path):
-    """Returns (status, list of byte strings each written by its own send)."""
+    """Returns (status, list of writes): a write is a byte string written by its own send, or a
+    list of byte strings written as the iovecs of one sendmsg."""
     parts = path.strip("/").split("/")
     kind, arg = parts[0], int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
     if kind == "status":
@@ -42,15 +47,36 @@ def respond(method, path):
             body += b"%x\r\n" % n + b"c" * n + b"\r\n"
             left -= n
         return 200, [head + body + b"0\r\n\r\n"]
-    if kind in ("len", "split"):
+    if kind in ("len", "split", "iov", "iovsplit", "iovmix"):
         head = f"HTTP/1.1 200 OK\r\nContent-Length: {arg}\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
         body = b"" if method == "HEAD" else bytes((i * 7) & 0xFF for i in range(arg))
         if kind == "len":
             return 200, [head + body]
+        if kind == "iov":
+            return 200, [[head, body]]
+        if kind == "iovsplit":
+            return 200, [[head[:17], head[17:], body]]
+        if kind == "iovmix":
+            return 200, [[head + body[:10], body[10:]]]
         return 200, [head] + [body[i:i + 65536] for i in range(0, len(body), 65536)]
     if kind == "upload":
         return 200, [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
     return 404, [b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"]
+
+
+def size(write):
+    return len(write) if isinstance(write, bytes) else sum(len(v) for v in write)
+
+
+def send(conn, write):
+    """Writes one write: sendall, or sendmsg of its iovecs (and whatever a short send left)."""
+    if isinstance(write, bytes):
+        conn.sendall(write)
+        return
+    sent = conn.sendmsg(write)
+    rest = b"".join(write)[sent:]
+    if rest:
+        conn.sendall(rest)
 
 
 def serve(conn):
@@ -80,11 +106,13 @@ def serve(conn):
                 req_bytes = end + 4 + length
                 buf = buf[req_bytes:]
                 status, writes = respond(method, path)
-                log(f"{method} {path} {status} {req_bytes} {sum(len(w) for w in writes)}")
+                log(f"{method} {path} {status} {req_bytes} {sum(size(w) for w in writes)}")
                 batch.append(writes)
             if len(batch) == 1:
                 for w in batch[0]:
-                    conn.sendall(w)
+                    send(conn, w)
+            elif any(not isinstance(w, bytes) for writes in batch for w in writes):
+                send(conn, [v for writes in batch for w in writes for v in ([w] if isinstance(w, bytes) else w)])
             elif batch:
                 conn.sendall(b"".join(b"".join(w) for w in batch))
             if close:
