@@ -112,7 +112,8 @@ def serve(conn):
                 for w in batch[0]:
                     send(conn, w)
             elif any(not isinstance(w, bytes) for writes in batch for w in writes):
-                send(conn, [v for writes in batch for w in writes for v in ([w] if isinstance(w, bytes) else w)])
+                iovs = [v for writes in batch for w in writes for v in ([w] if isinstance(w, bytes) else w)]
+                send(conn, iovs)
             elif batch:
                 conn.sendall(b"".join(b"".join(w) for w in batch))
             if close:
