@@ -600,24 +600,33 @@ static __always_inline void note_lost(void)
 	__sync_fetch_and_add(&lost_seq, 1);
 }
 
+/* Submits the marker of the records lost up to seq; returns 0 when it was submitted. A function
+ * of its own (not inlined), called only after a loss: the marker's room on the stack is then not
+ * part of every program's frame (the verifier limits the frames of a call chain to 512 bytes
+ * together, bpf_loop callbacks included). */
+static __noinline long mark_lost(__u64 seq)
+{
+	struct rq_lost_event m = {};
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+
+	fill_header(&m.h, RQ_EV_LOST, id, -1, now, now);
+	m.lost = seq;
+	if (bpf_ringbuf_output(&events, &m, sizeof(m), rb_flags(sizeof(m)))) {
+		note_lost();
+		return -1;
+	}
+	*(volatile __u64 *)&marked_seq = seq;
+	return 0;
+}
+
 /* bpf_ringbuf_output() of one record, preceded by a loss marker when records were lost since
  * the last one; counts a record that found no room. Returns 0 when the record was submitted. */
 static __always_inline long rq_output(void *data, __u64 size)
 {
 	__u64 seq = *(volatile __u64 *)&lost_seq;
 
-	if (seq != *(volatile __u64 *)&marked_seq) {
-		struct rq_lost_event m = {};
-		__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
-
-		fill_header(&m.h, RQ_EV_LOST, id, -1, now, now);
-		m.lost = seq;
-		if (bpf_ringbuf_output(&events, &m, sizeof(m), rb_flags(sizeof(m)))) {
-			note_lost();
-			return -1;
-		}
-		*(volatile __u64 *)&marked_seq = seq;
-	}
+	if (seq != *(volatile __u64 *)&marked_seq && mark_lost(seq))
+		return -1;
 	if (bpf_ringbuf_output(&events, data, size, rb_flags(size))) {
 		note_lost();
 		return -1;
