@@ -65,7 +65,7 @@ static __always_inline __u64 queue_take(struct sock *sk, struct rq_sk_state *st)
 
 			bpf_map_update_elem(&queue_ports, &port, &one, BPF_ANY);
 		}
-		st->queued = 0;
+		/* queued is 0: sk_data_ready times no arrival before queue_on. */
 		st->queue_on = 1;
 		return 0;
 	}

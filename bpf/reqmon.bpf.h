@@ -565,14 +565,18 @@ static long copy_one_iov(__u64 index, void *ctx)
 
 /* Copies up to want bytes spread over the iovecs of *a into s->payload; returns bytes copied. A
  * server's head and body (nginx writes 2 iovecs) and a write of many small pieces (gRPC's C
- * core: a frame header and a payload each, dozens) alike, up to RQ_MAX_IOV iovecs. */
-static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct rq_args *a, __u32 want)
+ * core: a frame header and a payload each, dozens) alike, up to RQ_MAX_IOV iovecs. first_iov:
+ * no further than the first iovec (copy_window). */
+static __always_inline __u32 copy_iov(struct rq_scratch *s, const struct rq_args *a, __u32 want,
+				      bool first_iov)
 {
 	struct rq_iov_copy c = {.s = s, .want = want};
 
 	c.cnt = load_iovs(s, a);
 	if (c.cnt == 0)
 		return 0;
+	if (first_iov && s->iov[0].iov_len < want)
+		c.want = s->iov[0].iov_len;
 	bpf_loop(RQ_MAX_IOV, copy_one_iov, &c, 0);
 	return c.off;
 }
@@ -651,7 +655,7 @@ static __noinline __u32 copy_payload(struct rq_scratch *s, const struct rq_args 
 	case RQ_SYS_WRITEV:
 	case RQ_SYS_RECVMSG:
 	case RQ_SYS_SENDMSG:
-		return copy_iov(s, a, want);
+		return copy_iov(s, a, want, false);
 	default:
 		len = bound_len(want);
 		if (bpf_probe_read_user(s->payload, len, (void *)a->ubuf))
@@ -669,20 +673,12 @@ static __noinline __u32 copy_payload(struct rq_scratch *s, const struct rq_args 
  * bytes) has its head found without a byte of the body copied. Returns bytes copied. */
 static __noinline __u32 copy_window(struct rq_scratch *s, const struct rq_args *a)
 {
-	struct rq_iov_copy c = {.s = s, .want = RQ_HEAD_WINDOW};
-
 	switch (a->syscall) {
 	case RQ_SYS_READV:
 	case RQ_SYS_WRITEV:
 	case RQ_SYS_RECVMSG:
 	case RQ_SYS_SENDMSG:
-		c.cnt = load_iovs(s, a);
-		if (c.cnt == 0)
-			return 0;
-		if (s->iov[0].iov_len < RQ_HEAD_WINDOW)
-			c.want = s->iov[0].iov_len;
-		bpf_loop(RQ_MAX_IOV, copy_one_iov, &c, 0);
-		return c.off;
+		return copy_iov(s, a, RQ_HEAD_WINDOW, true);
 	default:
 		return copy_payload(s, a, RQ_HEAD_WINDOW);
 	}

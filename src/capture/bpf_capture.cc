@@ -31,16 +31,41 @@ namespace {
 
 bool g_verbose = false;
 std::string g_last_libbpf_error;
+std::string g_verifier_reason;  // the verifier's last word on a program it rejected
+
+// The verifier's reason in a load log libbpf prints: its last line before the statistics
+// ("processed N insns ...", "verification time ...").
+std::string VerifierReason(const std::string& msg) {
+  const size_t begin = msg.find("-- BEGIN PROG LOAD LOG --");
+  if (begin == std::string::npos) return {};
+  const size_t end = msg.find("-- END PROG LOAD LOG --", begin);
+  std::string reason;
+  size_t pos = msg.find('\n', begin);
+  while (pos != std::string::npos && pos + 1 < end) {
+    const size_t next = std::min(msg.find('\n', pos + 1), end);
+    std::string line = msg.substr(pos + 1, next - pos - 1);
+    if (!line.empty() && line.rfind("processed ", 0) != 0 && line.rfind("verification time", 0) != 0 &&
+        line.rfind("stack depth", 0) != 0)
+      reason = std::move(line);
+    pos = next == end ? std::string::npos : next;
+  }
+  return reason;
+}
 
 int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  vsnprintf(buf, sizeof(buf), fmt, args);
+  va_list copy;
+  va_copy(copy, args);
+  const int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  std::string buf(n > 0 ? static_cast<size_t>(n) : 0, '\0');
+  vsnprintf(buf.data(), buf.size() + 1, fmt, args);
   if (level != LIBBPF_DEBUG) {
-    std::string line(buf);
+    if (std::string reason = VerifierReason(buf); !reason.empty()) g_verifier_reason = reason;
+    std::string line = buf.substr(buf.rfind('\n', buf.size() > 1 ? buf.size() - 2 : 0) + 1);
     while (!line.empty() && line.back() == '\n') line.pop_back();
     if (!line.empty()) g_last_libbpf_error = line;
   }
-  if (g_verbose) fputs(buf, stderr);
+  if (g_verbose) fputs(buf.c_str(), stderr);
   return 0;
 }
 
@@ -382,10 +407,18 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
     return LoadVariant<reqmon_bpf, reqmon_bpf__open, reqmon_bpf__load, reqmon_bpf__attach,
                        reqmon_bpf__destroy>("default", st, &im.loaded);
   });
-  if (err && err != -EPERM && err != -EACCES) {
-    if (config.verbose)
+  // EPERM: BPF is not permitted (no capability, seccomp, lockdown); the compat build would not
+  // load either. EACCES: the verifier rejected a program, which the compat build may pass.
+  std::string default_rejected;
+  if (err == -EACCES) default_rejected = g_verifier_reason;
+  if (err && err != -EPERM) {
+    if (err == -EACCES)
+      std::fprintf(stderr, "reqmon: the kernel's verifier rejected the default programs (%s); "
+                   "using the compat build\n", default_rejected.c_str());
+    else if (config.verbose)
       std::fprintf(stderr, "reqmon: default programs did not load or attach (%s); trying the "
                    "compat build\n", strerror(-err));
+    g_verifier_reason.clear();
     if (std::string why = EnsureSyscallTracepoints(); !why.empty()) {
       *error = why;
       return nullptr;
@@ -397,9 +430,13 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
     });
   }
   if (err) {
-    if (err == -EPERM || err == -EACCES) {
+    if (err == -EPERM) {
       *error = "the kernel refused to load reqmon's eBPF programs (" + std::string(strerror(-err)) +
                "): BPF is not permitted here (seccomp, lockdown, or missing CAP_BPF/CAP_PERFMON)";
+    } else if (err == -EACCES) {
+      *error = "the kernel's verifier rejected reqmon's eBPF programs: " +
+               (g_verifier_reason.empty() ? g_last_libbpf_error : g_verifier_reason) +
+               " (rerun with --verbose for the verifier log)";
     } else if (attach_failed) {
       *error = "cannot attach reqmon's tracepoints: " + std::string(strerror(-err)) + ": " +
                g_last_libbpf_error;
