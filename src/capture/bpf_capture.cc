@@ -33,25 +33,6 @@ bool g_verbose = false;
 std::string g_last_libbpf_error;
 std::string g_verifier_reason;  // the verifier's last word on a program it rejected
 
-// The verifier's reason in a load log libbpf prints: its last line before the statistics
-// ("processed N insns ...", "verification time ...").
-std::string VerifierReason(const std::string& msg) {
-  const size_t begin = msg.find("-- BEGIN PROG LOAD LOG --");
-  if (begin == std::string::npos) return {};
-  const size_t end = msg.find("-- END PROG LOAD LOG --", begin);
-  std::string reason;
-  size_t pos = msg.find('\n', begin);
-  while (pos != std::string::npos && pos + 1 < end) {
-    const size_t next = std::min(msg.find('\n', pos + 1), end);
-    std::string line = msg.substr(pos + 1, next - pos - 1);
-    if (!line.empty() && line.rfind("processed ", 0) != 0 && line.rfind("verification time", 0) != 0 &&
-        line.rfind("stack depth", 0) != 0)
-      reason = std::move(line);
-    pos = next == end ? std::string::npos : next;
-  }
-  return reason;
-}
-
 int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   va_list copy;
   va_copy(copy, args);
@@ -99,6 +80,23 @@ bool KernelAtLeast(int major, int minor) {
 }
 
 }  // namespace
+
+std::string VerifierReason(const std::string& msg) {
+  const size_t begin = msg.find("-- BEGIN PROG LOAD LOG --");
+  if (begin == std::string::npos) return {};
+  const size_t end = msg.find("-- END PROG LOAD LOG --", begin);
+  std::string reason;
+  size_t pos = msg.find('\n', begin);
+  while (pos != std::string::npos && pos + 1 < end) {
+    const size_t next = std::min(msg.find('\n', pos + 1), end);
+    std::string line = msg.substr(pos + 1, next - pos - 1);
+    if (!line.empty() && line.rfind("processed ", 0) != 0 && line.rfind("verification time", 0) != 0 &&
+        line.rfind("stack depth", 0) != 0)
+      reason = std::move(line);
+    pos = next == end ? std::string::npos : next;
+  }
+  return reason;
+}
 
 std::string CheckBpfPrerequisites() {
   bool root = geteuid() == 0;

@@ -92,4 +92,9 @@ class BpfCapture {
 /// Returns "" when it can, else the one-line reason.
 std::string CheckBpfPrerequisites();
 
+/// The verifier's reason for rejecting a program, from a message libbpf printed with its load
+/// log ("-- BEGIN PROG LOAD LOG --" ... "-- END PROG LOAD LOG --"): the log's last line before
+/// the statistics. "" when the message holds no load log.
+std::string VerifierReason(const std::string& libbpf_message);
+
 }  // namespace reqmon
