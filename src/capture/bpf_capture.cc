@@ -90,9 +90,10 @@ std::string VerifierReason(const std::string& msg) {
   while (pos != std::string::npos && pos + 1 < end) {
     const size_t next = std::min(msg.find('\n', pos + 1), end);
     std::string line = msg.substr(pos + 1, next - pos - 1);
-    if (!line.empty() && line.rfind("processed ", 0) != 0 && line.rfind("verification time", 0) != 0 &&
-        line.rfind("stack depth", 0) != 0)
-      reason = std::move(line);
+    const bool statistics = line.rfind("processed ", 0) == 0 ||
+                            line.rfind("verification time", 0) == 0 ||
+                            line.rfind("stack depth", 0) == 0;
+    if (!line.empty() && !statistics) reason = std::move(line);
     pos = next == end ? std::string::npos : next;
   }
   return reason;
@@ -407,12 +408,10 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
   });
   // EPERM: BPF is not permitted (no capability, seccomp, lockdown); the compat build would not
   // load either. EACCES: the verifier rejected a program, which the compat build may pass.
-  std::string default_rejected;
-  if (err == -EACCES) default_rejected = g_verifier_reason;
   if (err && err != -EPERM) {
     if (err == -EACCES)
       std::fprintf(stderr, "reqmon: the kernel's verifier rejected the default programs (%s); "
-                   "using the compat build\n", default_rejected.c_str());
+                   "using the compat build\n", g_verifier_reason.c_str());
     else if (config.verbose)
       std::fprintf(stderr, "reqmon: default programs did not load or attach (%s); trying the "
                    "compat build\n", strerror(-err));
