@@ -149,8 +149,9 @@ class Parser {
     if (auto v = n["min_requests"]) {
       double d = 0;
       if (Number(v, "min_requests", &d)) {
-        if (d < 0 || d != std::floor(d))
-          Error(v, "'min_requests' must be a whole number >= 0");
+        // 2^64 and beyond do not fit the count (their conversion is undefined).
+        if (d < 0 || d != std::floor(d) || d >= 18446744073709551616.0)
+          Error(v, "'min_requests' must be a whole number from 0 to 2^64-1");
         else
           r.min_requests = static_cast<uint64_t>(d);
       }

@@ -147,6 +147,15 @@ TEST(Rules, StructuralMistakes) {
       Errors("rules:\n  - name: S\n    signal: error_ratio\n    slo: 99.9\n    above: 1\n").size(),
       1u);
   EXPECT_TRUE(Errors("rules:\n").empty());  // an empty list is fine
+  // Found by fuzz_rules: a count past 2^64 was converted (undefined behaviour) instead of refused.
+  for (const char* bad : {"-1", "1.5", "18446744073709551616", "6e76"})
+    EXPECT_EQ(Errors(std::string("rules:\n  - name: A\n    signal: cpu_percent\n    above: 1\n"
+                                 "    min_requests: ") + bad + "\n"),
+              std::vector<std::string>{
+                  "rules.yaml:5: 'min_requests' must be a whole number from 0 to 2^64-1"})
+        << bad;
+  EXPECT_TRUE(Errors("rules:\n  - name: A\n    signal: cpu_percent\n    above: 1\n"
+                     "    min_requests: 1000000\n").empty());
   EXPECT_EQ(
       Errors("rules:\n  - name: A\n    signal: cpu_percent\n    above: |\n      1\n      2\n"),
       std::vector<std::string>{"rules.yaml:4: 'above' must be a number, not '1\\n2\\n'"});
