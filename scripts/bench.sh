@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # reqmon's benchmark: accuracy and cost under real load, on this machine, in under 10 minutes.
 #  1. Overhead, against nginx's own access log: nginx on loopback under wrk with keep-alive, on
-#     `return 200` and on a 4 KiB static file (sendfile off); PAIRS rounds, each with three runs in
-#     rotating order: nothing, the access log on, reqmon attached (default settings, request log
+#     `return 200` and on a 4 KiB static file (sendfile off); PAIRS rounds, each with four runs in
+#     rotating order: nothing, the access log on, the hook floor (tests/tools/hook_floor: programs
+#     that return at once, on the two tracepoints reqmon's data programs use: what any capture on
+#     these hooks pays before it does anything), reqmon attached (default settings, request log
 #     on). Median ratios of throughput and p99 to "nothing"; reqmon's CPU time per request.
 #  2. Completeness: reqmon's total_requests against the load generator's completed requests in
 #     the attached runs, and with ab -n N without keep-alive; lost ring-buffer events.
@@ -37,6 +39,8 @@ build=${BUILD_DIR:-$here/build}
 reqmon=$build/reqmon
 repeat=$build/capture_repeat
 costtool=$build/syscall_cost
+floortool=$build/hook_floor
+floorobj=$build/hook_floor.bpf.o
 PAIRS=${PAIRS:-5}            # rounds of the overhead runs (nothing / access log / reqmon)
 DURATION=${DURATION:-5}      # seconds per wrk run
 CONNS=${CONNS:-32}           # wrk connections
@@ -52,7 +56,7 @@ CHURN=${CHURN:-100000}       # short connections in the churn run
 out_md=${OUT:-$here/docs/benchmarks.md}
 
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (it attaches reqmon's eBPF programs)" >&2; exit 1; }
-for t in "$reqmon" "$repeat" "$costtool"; do [ -x "$t" ] || { echo "bench.sh: $t is missing: run scripts/build.sh" >&2; exit 1; }; done
+for t in "$reqmon" "$repeat" "$costtool" "$floortool"; do [ -x "$t" ] || { echo "bench.sh: $t is missing: run scripts/build.sh" >&2; exit 1; }; done
 for c in wrk ab nginx curl python3 bpftool; do
   command -v $c >/dev/null || [ -x /usr/sbin/$c ] || { echo "bench.sh: $c is missing: run scripts/setup.sh" >&2; exit 1; }
 done
@@ -60,8 +64,10 @@ done
 work=$(mktemp -d /tmp/reqmon-bench-XXXXXX)
 chmod 755 "$work"
 rq_pid=""
+floor_pid=""
 cleanup() {
   [ -n "$rq_pid" ] && kill "$rq_pid" 2>/dev/null || true
+  [ -n "$floor_pid" ] && kill "$floor_pid" 2>/dev/null || true
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
   [ -f "$work/other/nginx.pid" ] && kill "$(cat "$work/other/nginx.pid")" 2>/dev/null || true
   [ -f "$work/unobs/nginx.pid" ] && kill "$(cat "$work/unobs/nginx.pid")" 2>/dev/null || true
@@ -358,23 +364,31 @@ fi
 
 
 # ---- 1 + 2: overhead against nginx's own access log, and completeness ---------------------------
-# Three set-ups of the same nginx worker, in an order that rotates every round: nothing (the port
-# without access log, reqmon not attached), the access log (the port with it), and reqmon (the
-# first port, reqmon attached with default settings). Two workloads: return 200 and a 4 KiB
+# Four set-ups of the same nginx worker, in an order that rotates every round: nothing (the port
+# without access log, reqmon not attached), the access log (the port with it), the hook floor
+# (the first port, tests/tools/hook_floor's empty programs attached to the two socket tracepoints),
+# and reqmon (the first port, reqmon attached with default settings). Two workloads: return 200 and a 4 KiB
 # static file. One line per run in overhead.txt: "workload setup rps p99_ms completed counted
 # lost reqmon_cpu_ticks".
-log "overhead: $PAIRS rounds of ${DURATION}s wrk runs (-c$CONNS): nothing / access log / reqmon, on return 200 and a 4 KiB file"
+log "overhead: $PAIRS rounds of ${DURATION}s wrk runs (-c$CONNS): nothing / access log / hook floor / reqmon, on return 200 and a 4 KiB file"
 wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null   # warm-up
 : > "$work/overhead.txt"
-setups=(none log reqmon)
+setups=(none log floor reqmon)
 for i in $(seq "$PAIRS"); do
   for wl in small file4k; do
     path=/api/bench; [ "$wl" = file4k ] && path=/file4k.bin
-    for k in 0 1 2; do
-      s=${setups[$(( (i + k) % 3 ))]}
+    for k in 0 1 2 3; do
+      s=${setups[$(( (i + k) % 4 ))]}
       case $s in
         none) wrk_run "$work/r.txt" "http://127.0.0.1:$port$path"; echo "$wl none $(cat "$work/r.txt") 0 0 0" >> "$work/overhead.txt" ;;
         log) wrk_run "$work/r.txt" "http://127.0.0.1:$log_port$path"; echo "$wl log $(cat "$work/r.txt") 0 0 0" >> "$work/overhead.txt" ;;
+        floor)
+          "$floortool" "$floorobj" > "$work/floor.out" &
+          floor_pid=$!
+          for _ in $(seq 200); do grep -q attached "$work/floor.out" && break; sleep 0.05; done
+          grep -q attached "$work/floor.out" || { echo "bench.sh: hook_floor did not attach" >&2; exit 1; }
+          wrk_run "$work/r.txt" "http://127.0.0.1:$port$path"; echo "$wl floor $(cat "$work/r.txt") 0 0 0" >> "$work/overhead.txt"
+          kill -INT "$floor_pid"; wait "$floor_pid"; floor_pid="" ;;
         reqmon)
           start_reqmon
           t0=$(cpu_ticks "$rq_pid")
@@ -385,7 +399,7 @@ for i in $(seq "$PAIRS"); do
           stop_reqmon ;;
       esac
     done
-    log "round $i $wl: $(grep "^$wl " "$work/overhead.txt" | tail -3 | awk '{printf "%s %.0f req/s p99 %.2f ms; ", $2, $3, $4}')"
+    log "round $i $wl: $(grep "^$wl " "$work/overhead.txt" | tail -4 | awk '{printf "%s %.0f req/s p99 %.2f ms; ", $2, $3, $4}')"
   done
 done
 
@@ -569,19 +583,22 @@ def row(what, value, bar, ok):
 side = []
 for wl, name in [("small", "return 200"), ("file4k", "4 KiB static file")]:
     rr = [r for r in runs if r[0] == wl]
-    by = {s: [list(map(float, r[2:])) for r in rr if r[1] == s] for s in ("none", "log", "reqmon")}
+    by = {s: [list(map(float, r[2:])) for r in rr if r[1] == s] for s in ("none", "log", "floor", "reqmon")}
     n = min(len(v) for v in by.values())
     thr_log = [by["log"][i][0] / by["none"][i][0] for i in range(n)]
     thr_rq = [by["reqmon"][i][0] / by["none"][i][0] for i in range(n)]
     p99_log = [by["log"][i][1] / by["none"][i][1] for i in range(n)]
     p99_rq = [by["reqmon"][i][1] / by["none"][i][1] for i in range(n)]
+    thr_floor = [by["floor"][i][0] / by["none"][i][0] for i in range(n)]
+    p99_floor = [by["floor"][i][1] / by["none"][i][1] for i in range(n)]
     cpu_us = [by["reqmon"][i][5] / hz / by["reqmon"][i][3] * 1e6 if by["reqmon"][i][3] else 0 for i in range(n)]
     miss = [by["reqmon"][i][3] - by["reqmon"][i][2] for i in range(n)]
     lost = [by["reqmon"][i][4] for i in range(n)]
-    side.append(f"| {name} | {f([r[0] for r in by['none']], '{:.0f}')} | {f(thr_log)} | {f(thr_rq)} | {f(p99_log)} | {f(p99_rq)} | {f(cpu_us, '{:.2f}')} | {f(miss, '{:.0f}')} | {f(lost, '{:.0f}')} |")
+    side.append(f"| {name} | {f([r[0] for r in by['none']], '{:.0f}')} | {f(thr_log)} | {f(thr_floor)} | {f(thr_rq)} | {f(p99_log)} | {f(p99_floor)} | {f(p99_rq)} | {f(cpu_us, '{:.2f}')} | {f(miss, '{:.0f}')} | {f(lost, '{:.0f}')} |")
     m = statistics.median
     row(f"{name}: throughput with reqmon / nothing", f(thr_rq), ">= 0.95 and >= the access log's", m(thr_rq) >= 0.95 and m(thr_rq) >= m(thr_log))
     row(f"{name}: throughput with the access log / nothing", f(thr_log), "", True)
+    row(f"{name}: throughput with the hook floor (empty programs on the same two hooks) / nothing", f(thr_floor), "measured, no bar: the most any capture on these hooks can keep", True)
     row(f"{name}: p99 latency with reqmon / nothing", f(p99_rq), "<= 1.10", m(p99_rq) <= 1.10)
     row(f"{name}: reqmon CPU per request, µs", f(cpu_us, "{:.2f}"), "<= 0.83", m(cpu_us) <= 0.83)
     row(f"{name}: reqmon count minus wrk completed", f(miss, "{:.0f}"), "0 to ${CONNS} (in flight)", all(0 <= x <= ${CONNS} for x in miss))
@@ -632,9 +649,12 @@ md = [
   "log on); wrk, nginx and reqmon share the same 2 cores. One nginx worker: with two, how wrk's connections "
   "split between them decided each run (p99 0.3 or 4 ms), which hid reqmon's own effect.", "",
   "Against nginx's own access log (the \`timed\` format with \$request_time, unbuffered, on a second port of the same "
-  "server block), in rotating order each round: throughput and p99 relative to nginx with nothing attached and no log.", "",
-  "| workload | nothing, req/s | access log: throughput | reqmon: throughput | access log: p99 | reqmon: p99 | reqmon CPU per request, µs | reqmon count - wrk completed | lost |",
-  "|---|---|---|---|---|---|---|---|---|", *side, "",
+  "server block), in rotating order each round: throughput and p99 relative to nginx with nothing attached and no log. "
+  "The hook floor is two BPF programs that return at once, attached where reqmon's data programs are "
+  "(\`tp_btf/sock_recv_length\`, \`tp_btf/sock_send_length\`; tests/tools/hook_floor): what any capture built on "
+  "these hooks costs before it checks, reads or copies anything.", "",
+  "| workload | nothing, req/s | access log: throughput | hook floor: throughput | reqmon: throughput | access log: p99 | hook floor: p99 | reqmon: p99 | reqmon CPU per request, µs | reqmon count - wrk completed | lost |",
+  "|---|---|---|---|---|---|---|---|---|---|---|", *side, "",
   "| what | measured | bar | meets bar |", "|---|---|---|---|", *rows, "",
   "Where the time goes and what was done about it: [performance.md](performance.md).", ""]
 text = "\n".join(md)
