@@ -41,7 +41,7 @@ repeat=$build/capture_repeat
 costtool=$build/syscall_cost
 floortool=$build/hook_floor
 floorobj=$build/hook_floor.bpf.o
-PAIRS=${PAIRS:-5}            # rounds of the overhead runs (nothing / access log / reqmon)
+PAIRS=${PAIRS:-5}            # rounds of the overhead runs (nothing / access log / hook floor / reqmon)
 DURATION=${DURATION:-5}      # seconds per wrk run
 CONNS=${CONNS:-32}           # wrk connections
 AB_N=${AB_N:-20000}          # ab requests, one connection each
@@ -579,18 +579,16 @@ def f(xs, fmt="{:.3f}"):
 rows = []
 def row(what, value, bar, ok):
     rows.append(f"| {what} | {value} | {bar} | {'yes' if ok else '**no**'} |")
-# Per workload and round, the three set-ups' runs; ratios against "none" of the same round.
+# Per workload and round, the four set-ups' runs; ratios against "none" of the same round.
 side = []
 for wl, name in [("small", "return 200"), ("file4k", "4 KiB static file")]:
     rr = [r for r in runs if r[0] == wl]
     by = {s: [list(map(float, r[2:])) for r in rr if r[1] == s] for s in ("none", "log", "floor", "reqmon")}
     n = min(len(v) for v in by.values())
-    thr_log = [by["log"][i][0] / by["none"][i][0] for i in range(n)]
-    thr_rq = [by["reqmon"][i][0] / by["none"][i][0] for i in range(n)]
-    p99_log = [by["log"][i][1] / by["none"][i][1] for i in range(n)]
-    p99_rq = [by["reqmon"][i][1] / by["none"][i][1] for i in range(n)]
-    thr_floor = [by["floor"][i][0] / by["none"][i][0] for i in range(n)]
-    p99_floor = [by["floor"][i][1] / by["none"][i][1] for i in range(n)]
+    # A set-up's figure (0: throughput, 1: p99) over nothing's in the same round.
+    ratio = lambda s, k: [by[s][i][k] / by["none"][i][k] for i in range(n)]
+    thr_log, thr_floor, thr_rq = ratio("log", 0), ratio("floor", 0), ratio("reqmon", 0)
+    p99_log, p99_floor, p99_rq = ratio("log", 1), ratio("floor", 1), ratio("reqmon", 1)
     cpu_us = [by["reqmon"][i][5] / hz / by["reqmon"][i][3] * 1e6 if by["reqmon"][i][3] else 0 for i in range(n)]
     miss = [by["reqmon"][i][3] - by["reqmon"][i][2] for i in range(n)]
     lost = [by["reqmon"][i][4] for i in range(n)]
