@@ -451,7 +451,7 @@ rows = [l.rstrip("\n").split("|", 2) for l in open(results) if l.strip()]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 commit = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 md = ["## Load and faults", "",
-      f"Measured by `sudo scripts/faults.sh` on {datetime.date.today().isoformat()}: {os.cpu_count()} CPUs ({cpu}), "
+      f"Measured by `scripts/faults.sh` (as root) on {datetime.date.today().isoformat()}: {os.cpu_count()} CPUs ({cpu}), "
       f"kernel {os.uname().release}, reqmon {commit}. Ground truth is nginx's own access log "
       "(2 workers, `return` routes); the load runs on the same 2 cores as nginx and reqmon. "
       f"The run took {int(secs) // 60} min {int(secs) % 60} s. The script's header says what each "

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Sets up the machine, builds reqmon and runs it. With no arguments reqmon starts a small demo
 # web server with light traffic and observes it; pass reqmon's own flags to observe something
-# else, e.g.  sudo scripts/run.sh --pid "$(pgrep -o nginx)"
+# else, e.g.  scripts/run.sh --pid "$(pgrep -o nginx)"
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"

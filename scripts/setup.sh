@@ -5,7 +5,7 @@
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup.sh: must run as root (it installs Debian packages); try: sudo $0" >&2
+  echo "setup.sh: must run as root (it installs Debian packages) (e.g. sudo $0)" >&2
   exit 1
 fi
 
