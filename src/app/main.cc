@@ -279,6 +279,7 @@ int RunLive(Options o) {
     if (api) api->Stop();
     return Fail(err);
   }
+  cap->SetBatchCallback(&Pipeline::OnBatchThunk);
   // The log is opened once the targets are known to be good, so that a failed start leaves no
   // empty log behind. Records reach the sinks only from Poll(), below.
   std::unique_ptr<RequestLog> log;

@@ -10,7 +10,7 @@
 namespace reqmon {
 
 Pipeline::Pipeline(TransactionSink& out, CaptureWriter* recorder, TrackerConfig config)
-    : tracker_(out, config), recorder_(recorder) {}
+    : out_(out), tracker_(out, config), recorder_(recorder) {}
 
 void Pipeline::OnRecord(const void* data, size_t len) {
   ++records_;

@@ -27,6 +27,15 @@ class Pipeline {
   static void OnRecordThunk(void* ctx, const void* data, size_t len) {
     static_cast<Pipeline*>(ctx)->OnRecord(data, len);
   }
+  /// A BatchCallback (bpf_capture.h), ctx = this: the sink's BeginBatch()/EndBatch().
+  static void OnBatchThunk(void* ctx, bool begin) {
+    Pipeline* p = static_cast<Pipeline*>(ctx);
+    if (begin) {
+      p->out_.BeginBatch();
+    } else {
+      p->out_.EndBatch();
+    }
+  }
 
   /// The ABI version of the records that follow (a replayed capture's; RQ_ABI_VERSION live).
   void set_abi_version(uint32_t v) { abi_version_ = v; }
@@ -44,6 +53,7 @@ class Pipeline {
   uint64_t recorded_lost() const { return recorded_lost_; }
 
  private:
+  TransactionSink& out_;
   ConnectionTracker tracker_;
   CaptureWriter* recorder_;
   uint64_t records_ = 0;

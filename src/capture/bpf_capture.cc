@@ -211,6 +211,15 @@ struct BpfCapture::Impl {
   RecordCallback cb = nullptr;
   void* ctx = nullptr;
   int handled = 0;
+  BatchCallback batch_cb = nullptr;
+  bool in_batch = false;
+  uint32_t batch_records = 0;
+
+  void EndBatch() {
+    if (!in_batch) return;
+    in_batch = false;
+    batch_cb(ctx, false);
+  }
   std::set<pid_t> static_pids;  // --pid trees resolved at start
   BpfCapture* owner = nullptr;
 
@@ -292,6 +301,18 @@ struct BpfCapture::Impl {
 
   static int OnRecord(void* self, void* data, size_t len) {
     auto* impl = static_cast<Impl*>(self);
+    if (impl->batch_cb) {
+      if (!impl->in_batch) {
+        impl->batch_cb(impl->ctx, true);
+        impl->in_batch = true;
+        impl->batch_records = 0;
+      } else if (++impl->batch_records == kBatchRecords) {
+        // A pause for the sinks' readers (the API's threads) within a long drain.
+        impl->batch_cb(impl->ctx, false);
+        impl->batch_cb(impl->ctx, true);
+        impl->batch_records = 0;
+      }
+    }
     if (impl->tls) impl->Peek(data, len);
     impl->cb(impl->ctx, data, len);
     ++impl->handled;
@@ -461,12 +482,16 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
 int BpfCapture::Poll(int timeout_ms) {
   impl_->handled = 0;
   int err = ring_buffer__poll(impl_->rb, timeout_ms);
-  if (err < 0 && err != -EINTR) return err;
-  // Records are mostly submitted without wake-ups: consume whatever is waiting.
-  err = ring_buffer__consume(impl_->rb);
+  if (err >= 0 || err == -EINTR) {
+    // Records are mostly submitted without wake-ups: consume whatever is waiting.
+    err = ring_buffer__consume(impl_->rb);
+  }
+  impl_->EndBatch();
   if (err < 0 && err != -EINTR) return err;
   return impl_->handled;
 }
+
+void BpfCapture::SetBatchCallback(BatchCallback cb) { impl_->batch_cb = cb; }
 
 void BpfCapture::RefreshTargets() {
   uint8_t one = 1;

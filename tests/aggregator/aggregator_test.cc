@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "test_util.h"
 
@@ -199,6 +201,35 @@ TEST(AggregatorTest, UnparsedLostAndCounters) {
   EXPECT_EQ(s.unparsed_resyncs, 1u);
   EXPECT_EQ(s.lost_events, 7u);
   EXPECT_EQ(s.extra.at("capture").at("bytes"), 99u);
+}
+
+// A drained batch takes the lock once: what it adds is counted, and a reader on another thread
+// (the API) sees the batch whole, after its end, never half of it.
+TEST(AggregatorTest, BatchHoldsTheLockUntilItsEnd) {
+  Aggregator agg(Opts());
+  agg.OnTransaction(Tx(0.1, 5, 200));
+  agg.BeginBatch();
+  for (int i = 0; i < 100; ++i) agg.OnTransaction(Tx(0.2, 5, 200));
+  agg.OnUnparsed({1, 10, false});
+  std::atomic<bool> read{false};
+  uint64_t seen = 0;
+  std::thread reader([&] {
+    seen = agg.Snapshot().total.count;
+    read = true;
+  });
+  for (int i = 0; i < 20 && !read; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(read.load()) << "a reader got in during the batch";
+  for (int i = 0; i < 100; ++i) agg.OnTransaction(Tx(0.3, 5, 404));
+  agg.EndBatch();
+  reader.join();
+  EXPECT_EQ(seen, 201u);
+  // After the batch, each call locks on its own again.
+  agg.OnTransaction(Tx(0.4, 5, 200));
+  const StatsSnapshot s = agg.Snapshot();
+  EXPECT_EQ(s.total.count, 202u);
+  EXPECT_EQ(s.unparsed_bytes, 10u);
+  ASSERT_EQ(s.status_codes.size(), 2u);
+  EXPECT_EQ(s.status_codes[1], std::make_pair(404, uint64_t{100}));
 }
 
 TEST(AggregatorTest, Throughput) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -137,6 +138,40 @@ TEST(RequestLogTest, SamplingOneInN) {
   EXPECT_NE(all.find("URL=/p6,"), std::string::npos);
   EXPECT_EQ(all.find("URL=/p1,"), std::string::npos);
   EXPECT_EQ(all.find("CPU"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+// Within a batch the log takes its lock once; a line logged from another thread meanwhile (an
+// alert) waits for the batch's end and comes after all of its lines, even those already handed
+// to the writer inside the batch.
+TEST(RequestLogTest, BatchLinesStayTogether) {
+  const std::string dir = TempDir();
+  RequestLogOptions o;
+  o.path = dir + "/log.txt";
+  o.system_interval_s = 0;
+  o.batch_bytes = 300;  // a few lines: batches are submitted inside the drained batch too
+  RequestLog log(o);
+  log.BeginBatch();
+  for (int i = 0; i < 20; ++i) log.OnTransaction(Tx(i, 1, 200, "/b" + std::to_string(i)));
+  std::thread other([&] { log.LogLine(0, "ALERT line"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 20; i < 40; ++i) log.OnTransaction(Tx(i, 1, 200, "/b" + std::to_string(i)));
+  log.EndBatch();
+  other.join();
+  log.OnTransaction(Tx(50, 1, 200, "/after"));
+  log.Close();
+  const std::string all = ReadAll(o.path);
+  size_t last = 0;
+  for (int i = 0; i < 40; ++i) {
+    const size_t at = all.find("URL=/b" + std::to_string(i) + ",");
+    ASSERT_NE(at, std::string::npos) << i;
+    EXPECT_GT(at, last) << i;
+    last = at;
+  }
+  const size_t alert = all.find("ALERT line");
+  ASSERT_NE(alert, std::string::npos);
+  EXPECT_GT(alert, last);
+  EXPECT_GT(all.find("URL=/after,"), alert);
   std::filesystem::remove_all(dir);
 }
 

@@ -185,6 +185,10 @@ class Aggregator : public TransactionSink {
   // --- input -------------------------------------------------------------------------------
   void OnTransaction(const HttpTransaction& tx) override;
   void OnUnparsed(const UnparsedBytes& u) override;
+  /// Holds the lock from here to EndBatch(): one lock per drained batch, not per transaction.
+  /// The pipeline thread may call no other method in between.
+  void BeginBatch() override;
+  void EndBatch() override;
   /// Advances the current second to now (monotonic ns); call every second in live mode.
   void Tick(uint64_t now_monotonic_ns);
   /// Stores the latest system sample: /metrics, the series (cpu, memory, net per second) and the
@@ -247,6 +251,7 @@ class Aggregator : public TransactionSink {
 
   AggregatorOptions opts_;
   mutable std::mutex mu_;
+  bool in_batch_ = false;  ///< mu_ held from BeginBatch() (read and written by the pipeline thread)
 
   std::unique_ptr<Stats> total_;
   std::array<uint64_t, 1000> status_counts_{};

@@ -54,6 +54,9 @@ class RequestLog : public TransactionSink {
 
   /// Logs a "Request:" line for every sample_every-th transaction (incomplete: Status=incomplete).
   void OnTransaction(const HttpTransaction& tx) override;
+  /// Holds the batch's lock from here to EndBatch(): one lock per drained batch, not per line.
+  void BeginBatch() override;
+  void EndBatch() override;
   /// Hands the pending batch to the writer if it is older than batch_ms. Call it from the
   /// pipeline thread's loop (every few ms); cheap when there is nothing to do.
   void Pump(uint64_t now_mono_ns);
@@ -93,6 +96,7 @@ class RequestLog : public TransactionSink {
   void SubmitBatchLocked();
   void AppendTime(int64_t wall_ns, std::string* out);
   std::mutex batch_mu_;
+  bool in_batch_ = false;  ///< batch_mu_ held from BeginBatch() (pipeline thread only)
   std::string batch_;
   uint64_t batch_started_ns_ = 0;
   int64_t cached_sec_ = INT64_MIN;
@@ -109,6 +113,12 @@ class FanoutSink : public TransactionSink {
   }
   void OnUnparsed(const UnparsedBytes& u) override {
     for (size_t i = 0; i < n_; ++i) sinks_[i]->OnUnparsed(u);
+  }
+  void BeginBatch() override {
+    for (size_t i = 0; i < n_; ++i) sinks_[i]->BeginBatch();
+  }
+  void EndBatch() override {
+    for (size_t i = n_; i-- > 0;) sinks_[i]->EndBatch();
   }
 
  private:

@@ -75,6 +75,7 @@ class ReplayClock : public TransactionSink {
       : next_(next), tick_(std::move(tick)), offset_(wall_offset_ns) {}
   void OnTransaction(const HttpTransaction& tx) override;
   void OnUnparsed(const UnparsedBytes& u) override { next_.OnUnparsed(u); }
+  // No batches here: a tick reads the aggregator, which a batch holds locked.
   /// Ticks the last second, then `extra_s` more (idle) seconds. Call after the last record.
   void Finish(int extra_s = 0);
 

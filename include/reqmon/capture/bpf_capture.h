@@ -50,6 +50,11 @@ struct CaptureCounters {
 
 /// Called for each record, in ring-buffer order, on the thread that calls Poll().
 using RecordCallback = void (*)(void* ctx, const void* data, size_t len);
+/// Called (with Start's ctx) with begin = true before the first record a Poll() hands over and
+/// with false after its last, and in between every kBatchRecords records: the records of one
+/// drain as a batch, for sinks that lock once per batch.
+using BatchCallback = void (*)(void* ctx, bool begin);
+inline constexpr uint32_t kBatchRecords = 1024;
 
 class BpfCapture {
  public:
@@ -65,6 +70,8 @@ class BpfCapture {
   /// submitted without wake-ups (see bpf/reqmon.bpf.c), so call this every few milliseconds.
   /// Returns the number of records handled, or a negative errno.
   int Poll(int timeout_ms);
+  /// Brackets each Poll()'s records with `cb` (see BatchCallback). Call before the first Poll().
+  void SetBatchCallback(BatchCallback cb);
 
   /// Re-resolves --comm, --port and --cgroup targets (processes that started matching later).
   void RefreshTargets();

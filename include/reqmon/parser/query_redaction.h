@@ -33,6 +33,8 @@ class QueryRedactor : public TransactionSink {
   QueryRedactor(TransactionSink& next, QueryMode mode) : next_(next), mode_(mode) {}
   void OnTransaction(const HttpTransaction& tx) override;
   void OnUnparsed(const UnparsedBytes& u) override { next_.OnUnparsed(u); }
+  void BeginBatch() override { next_.BeginBatch(); }
+  void EndBatch() override { next_.EndBatch(); }
 
  private:
   TransactionSink& next_;

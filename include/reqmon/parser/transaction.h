@@ -92,6 +92,11 @@ class TransactionSink {
   virtual ~TransactionSink() = default;
   virtual void OnTransaction(const HttpTransaction& tx) = 0;
   virtual void OnUnparsed(const UnparsedBytes& u) { (void)u; }
+  /// The calls from here to EndBatch() come as one batch (records drained from the kernel
+  /// together), from the thread that calls OnTransaction: a sink may hold its lock across them,
+  /// so its readers on other threads wait for the batch's end. Batches do not nest.
+  virtual void BeginBatch() {}
+  virtual void EndBatch() {}
 };
 
 }  // namespace reqmon
