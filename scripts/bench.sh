@@ -41,14 +41,14 @@ repeat=$build/capture_repeat
 costtool=$build/syscall_cost
 floortool=$build/hook_floor
 floorobj=$build/hook_floor.bpf.o
-PAIRS=${PAIRS:-5}            # rounds of the overhead runs (nothing / access log / hook floor / reqmon)
+PAIRS=${PAIRS:-4}            # rounds of the overhead runs (nothing / access log / hook floor / reqmon)
 DURATION=${DURATION:-5}      # seconds per wrk run
 CONNS=${CONNS:-32}           # wrk connections
 AB_N=${AB_N:-20000}          # ab requests, one connection each
 HTTPS_PAIRS=${HTTPS_PAIRS:-3}  # A/B pairs for the HTTPS runs
 REPLAY_MIN=${REPLAY_MIN:-1000000}
 QUEUE_PAIRS=${QUEUE_PAIRS:-3}  # A/B pairs for the queue-time runs (section 7)
-QUEUE_DURATION=${QUEUE_DURATION:-5}  # seconds per wrk run in section 7
+QUEUE_DURATION=${QUEUE_DURATION:-4}  # seconds per wrk run in section 7
 H2_PAIRS=${H2_PAIRS:-3}      # rounds of the HTTP/2 runs (section 8)
 H2_N=${H2_N:-20000}          # requests per h2load run in section 8
 HOLD=${HOLD:-10000}          # connections held open in the scale run
@@ -61,6 +61,7 @@ for c in wrk ab nginx curl python3 bpftool; do
   command -v $c >/dev/null || [ -x /usr/sbin/$c ] || { echo "bench.sh: $c is missing: run scripts/setup.sh" >&2; exit 1; }
 done
 
+bench_start=$(date +%s)
 work=$(mktemp -d /tmp/reqmon-bench-XXXXXX)
 chmod 755 "$work"
 rq_pid=""
@@ -633,6 +634,8 @@ row("an unobserved nginx and wrk over TLS: throughput with / without reqmon obse
 row("an unobserved nginx and wrk over TLS: uprobe hits in them (bpf_stats)", f"{int(sum(o[2] for o in other))} for {int(sum(o[3] for o in other)):,} requests", "0", sum(o[2] for o in other) == 0)
 rows += [l for l in open(f"{work}/queue_rows.md").read().splitlines() if l.strip()]  # section 7
 rows += [l for l in open(f"{work}/h2_rows.md").read().splitlines() if l.strip()]  # section 8
+took = int(datetime.datetime.now().timestamp()) - ${bench_start}
+row("bench.sh's own run time (set-up, every section, this report)", f"{took // 60} min {took % 60} s", "under 10 min", took < 600)
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1048576
 commit = subprocess.run(["git", "-C", "$here", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
