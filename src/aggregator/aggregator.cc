@@ -174,8 +174,7 @@ void Aggregator::OnTransaction(const HttpTransaction& tx) {
   const uint64_t dur = tx.response_ns();
   const int cls = (!inc && tx.status >= 100 && tx.status < 600) ? tx.status / 100 - 1 : -1;
 
-  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
-  if (!in_batch_) lock.lock();
+  auto lock = batch_.LockUnlessBatch();
   AdvanceLocked(sec);
 
   if (sec > cur_sec_ - static_cast<int64_t>(kSeriesSeconds)) {
@@ -294,19 +293,8 @@ void Aggregator::GrpcLocked(const HttpTransaction& tx, uint64_t dur_ns) {
   ++g.by_status[tx.grpc_status];
 }
 
-void Aggregator::BeginBatch() {
-  mu_.lock();
-  in_batch_ = true;
-}
-
-void Aggregator::EndBatch() {
-  in_batch_ = false;
-  mu_.unlock();
-}
-
 void Aggregator::OnUnparsed(const UnparsedBytes& u) {
-  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
-  if (!in_batch_) lock.lock();
+  auto lock = batch_.LockUnlessBatch();
   unparsed_bytes_ += u.bytes;
   if (u.resync) ++unparsed_resyncs_;
 }

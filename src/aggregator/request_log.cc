@@ -227,21 +227,10 @@ void RequestLog::SubmitBatchLocked() {
   batch_.clear();
 }
 
-void RequestLog::BeginBatch() {
-  batch_mu_.lock();
-  in_batch_ = true;
-}
-
-void RequestLog::EndBatch() {
-  in_batch_ = false;
-  batch_mu_.unlock();
-}
-
 void RequestLog::OnTransaction(const HttpTransaction& tx) {
   if (!logger_ || opts_.sample_every == 0) return;
   if (seen_++ % opts_.sample_every != 0) return;
-  std::unique_lock<std::mutex> l(batch_mu_, std::defer_lock);
-  if (!in_batch_) l.lock();
+  auto l = batch_lock_.LockUnlessBatch();
   if (batch_.empty()) batch_started_ns_ = tx.request_start_ns;
   AppendTime(static_cast<int64_t>(tx.request_start_ns) + opts_.wall_offset_ns, &batch_);
   AppendPut(&batch_, RequestBound(tx) + 1, [&](char* p) {

@@ -30,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reqmon/aggregator/batch_lock.h"
 #include "reqmon/aggregator/histogram.h"
 #include "reqmon/aggregator/process_identity.h"
 #include "reqmon/aggregator/system_sampler.h"
@@ -187,8 +188,8 @@ class Aggregator : public TransactionSink {
   void OnUnparsed(const UnparsedBytes& u) override;
   /// Holds the lock from here to EndBatch(): one lock per drained batch, not per transaction.
   /// The pipeline thread may call no other method in between.
-  void BeginBatch() override;
-  void EndBatch() override;
+  void BeginBatch() override { batch_.Begin(); }
+  void EndBatch() override { batch_.End(); }
   /// Advances the current second to now (monotonic ns); call every second in live mode.
   void Tick(uint64_t now_monotonic_ns);
   /// Stores the latest system sample: /metrics, the series (cpu, memory, net per second) and the
@@ -251,7 +252,7 @@ class Aggregator : public TransactionSink {
 
   AggregatorOptions opts_;
   mutable std::mutex mu_;
-  bool in_batch_ = false;  ///< mu_ held from BeginBatch() (read and written by the pipeline thread)
+  BatchLock batch_{mu_};  ///< mu_ held from BeginBatch() to EndBatch()
 
   std::unique_ptr<Stats> total_;
   std::array<uint64_t, 1000> status_counts_{};

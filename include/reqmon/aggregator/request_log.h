@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "reqmon/aggregator/batch_lock.h"
 #include "reqmon/aggregator/system_sampler.h"
 #include "reqmon/parser/transaction.h"
 
@@ -55,8 +56,8 @@ class RequestLog : public TransactionSink {
   /// Logs a "Request:" line for every sample_every-th transaction (incomplete: Status=incomplete).
   void OnTransaction(const HttpTransaction& tx) override;
   /// Holds the batch's lock from here to EndBatch(): one lock per drained batch, not per line.
-  void BeginBatch() override;
-  void EndBatch() override;
+  void BeginBatch() override { batch_lock_.Begin(); }
+  void EndBatch() override { batch_lock_.End(); }
   /// Hands the pending batch to the writer if it is older than batch_ms. Call it from the
   /// pipeline thread's loop (every few ms); cheap when there is nothing to do.
   void Pump(uint64_t now_mono_ns);
@@ -96,7 +97,7 @@ class RequestLog : public TransactionSink {
   void SubmitBatchLocked();
   void AppendTime(int64_t wall_ns, std::string* out);
   std::mutex batch_mu_;
-  bool in_batch_ = false;  ///< batch_mu_ held from BeginBatch() (pipeline thread only)
+  BatchLock batch_lock_{batch_mu_};  ///< batch_mu_ held from BeginBatch() to EndBatch()
   std::string batch_;
   uint64_t batch_started_ns_ = 0;
   int64_t cached_sec_ = INT64_MIN;
