@@ -3,10 +3,14 @@
 # reqmon's benchmark: accuracy and cost under real load, on this machine, in under 10 minutes.
 #  1. Overhead, against nginx's own access log: nginx on loopback under wrk with keep-alive, on
 #     `return 200` and on a 4 KiB static file (sendfile off); PAIRS rounds, each with four runs in
-#     rotating order: nothing, the access log on, the hook floor (tests/tools/hook_floor: programs
-#     that return at once, on the two tracepoints reqmon's data programs use: what any capture on
-#     these hooks pays before it does anything), reqmon attached (default settings, request log
-#     on). Median ratios of throughput and p99 to "nothing"; reqmon's CPU time per request.
+#     rotating order: nothing, the access log on, the least capture (tests/tools/min_capture.bpf.c
+#     on the two tracepoints reqmon's data programs use: the process test, the head copied
+#     straight into the ring, drained and thrown away: the least any capture of HTTP heads does),
+#     reqmon attached (default settings, request log on). Median ratios of throughput and p99 to
+#     "nothing"; reqmon's CPU time per request. Then one run each, with bpf_stats on, of the hook
+#     floor (tests/tools/hook_floor.bpf.c: programs that return at once on the same tracepoints),
+#     the least capture and reqmon: BPF time per request, which the host's noise moves far less
+#     than throughput.
 #  2. Completeness: reqmon's total_requests against the load generator's completed requests in
 #     the attached runs, and with ab -n N without keep-alive; lost ring-buffer events.
 #  3. Pipeline throughput: a capture recorded from a real wrk run, repeated past 1,000,000
@@ -41,8 +45,9 @@ repeat=$build/capture_repeat
 costtool=$build/syscall_cost
 floortool=$build/hook_floor
 floorobj=$build/hook_floor.bpf.o
-PAIRS=${PAIRS:-4}            # rounds of the overhead runs (nothing / access log / hook floor / reqmon)
-DURATION=${DURATION:-5}      # seconds per wrk run
+minobj=$build/min_capture.bpf.o
+PAIRS=${PAIRS:-4}            # rounds of the overhead runs (nothing / access log / least capture / reqmon)
+DURATION=${DURATION:-4}      # seconds per wrk run
 CONNS=${CONNS:-32}           # wrk connections
 AB_N=${AB_N:-20000}          # ab requests, one connection each
 HTTPS_PAIRS=${HTTPS_PAIRS:-3}  # A/B pairs for the HTTPS runs
@@ -56,7 +61,7 @@ CHURN=${CHURN:-100000}       # short connections in the churn run
 out_md=${OUT:-$here/docs/benchmarks.md}
 
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: needs root (it attaches reqmon's eBPF programs)" >&2; exit 1; }
-for t in "$reqmon" "$repeat" "$costtool" "$floortool"; do [ -x "$t" ] || { echo "bench.sh: $t is missing: run scripts/build.sh" >&2; exit 1; }; done
+for t in "$reqmon" "$repeat" "$costtool" "$floortool" "$floorobj" "$minobj"; do [ -e "$t" ] || { echo "bench.sh: $t is missing: run scripts/build.sh" >&2; exit 1; }; done
 for c in wrk ab nginx curl python3 bpftool; do
   command -v $c >/dev/null || [ -x /usr/sbin/$c ] || { echo "bench.sh: $c is missing: run scripts/setup.sh" >&2; exit 1; }
 done
@@ -366,15 +371,24 @@ fi
 
 # ---- 1 + 2: overhead against nginx's own access log, and completeness ---------------------------
 # Four set-ups of the same nginx worker, in an order that rotates every round: nothing (the port
-# without access log, reqmon not attached), the access log (the port with it), the hook floor
-# (the first port, tests/tools/hook_floor's empty programs attached to the two socket tracepoints),
-# and reqmon (the first port, reqmon attached with default settings). Two workloads: return 200 and a 4 KiB
-# static file. One line per run in overhead.txt: "workload setup rps p99_ms completed counted
-# lost reqmon_cpu_ticks".
-log "overhead: $PAIRS rounds of ${DURATION}s wrk runs (-c$CONNS): nothing / access log / hook floor / reqmon, on return 200 and a 4 KiB file"
+# without access log, reqmon not attached), the access log (the port with it), the least capture
+# (the first port, tests/tools/min_capture.bpf.c attached to the two socket tracepoints for the
+# worker, its ring drained by tests/tools/hook_floor), and reqmon (the first port, reqmon attached
+# with default settings). Two workloads: return 200 and a 4 KiB static file. One line per run in
+# overhead.txt: "workload setup rps p99_ms completed counted lost reqmon_cpu_ticks".
+log "overhead: $PAIRS rounds of ${DURATION}s wrk runs (-c$CONNS): nothing / access log / least capture / reqmon, on return 200 and a 4 KiB file"
 wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null   # warm-up
 : > "$work/overhead.txt"
-setups=(none log floor reqmon)
+worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
+# start_tool OBJECT [PID]: tests/tools/hook_floor with OBJECT attached; stop_tool ends it.
+start_tool() {
+  "$floortool" "$@" > "$work/floor.out" &
+  floor_pid=$!
+  for _ in $(seq 200); do grep -q attached "$work/floor.out" && break; sleep 0.05; done
+  grep -q attached "$work/floor.out" || { echo "bench.sh: hook_floor $1 did not attach" >&2; exit 1; }
+}
+stop_tool() { kill -INT "$floor_pid"; wait "$floor_pid"; floor_pid=""; }
+setups=(none log least reqmon)
 for i in $(seq "$PAIRS"); do
   for wl in small file4k; do
     path=/api/bench; [ "$wl" = file4k ] && path=/file4k.bin
@@ -383,13 +397,10 @@ for i in $(seq "$PAIRS"); do
       case $s in
         none) wrk_run "$work/r.txt" "http://127.0.0.1:$port$path"; echo "$wl none $(cat "$work/r.txt") 0 0 0" >> "$work/overhead.txt" ;;
         log) wrk_run "$work/r.txt" "http://127.0.0.1:$log_port$path"; echo "$wl log $(cat "$work/r.txt") 0 0 0" >> "$work/overhead.txt" ;;
-        floor)
-          "$floortool" "$floorobj" > "$work/floor.out" &
-          floor_pid=$!
-          for _ in $(seq 200); do grep -q attached "$work/floor.out" && break; sleep 0.05; done
-          grep -q attached "$work/floor.out" || { echo "bench.sh: hook_floor did not attach" >&2; exit 1; }
-          wrk_run "$work/r.txt" "http://127.0.0.1:$port$path"; echo "$wl floor $(cat "$work/r.txt") 0 0 0" >> "$work/overhead.txt"
-          kill -INT "$floor_pid"; wait "$floor_pid"; floor_pid="" ;;
+        least)
+          start_tool "$minobj" "$worker"
+          wrk_run "$work/r.txt" "http://127.0.0.1:$port$path"; echo "$wl least $(cat "$work/r.txt") 0 0 0" >> "$work/overhead.txt"
+          stop_tool ;;
         reqmon)
           start_reqmon
           t0=$(cpu_ticks "$rq_pid")
@@ -401,6 +412,49 @@ for i in $(seq "$PAIRS"); do
       esac
     done
     log "round $i $wl: $(grep "^$wl " "$work/overhead.txt" | tail -4 | awk '{printf "%s %.0f req/s p99 %.2f ms; ", $2, $3, $4}')"
+  done
+done
+
+# BPF time per request (bpf_stats), one run of each: the hook floor, the least capture, reqmon.
+# What the programs of the set-up ran, over wrk's completed requests; that includes wrk's own
+# sends and receives on the client side of the same connections, where each program stops at the
+# process test. One line per run in bpfns.txt: "workload setup ns_per_request runs_per_request".
+prog_counts() { bpftool prog show -j 2>/dev/null | python3 -c '
+import json, sys
+for p in json.load(sys.stdin):
+    print(p["id"], p.get("run_cnt", 0), p.get("run_time_ns", 0))'; }
+stats_was=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+: > "$work/bpfns.txt"
+for wl in small file4k; do
+  path=/api/bench; [ "$wl" = file4k ] && path=/file4k.bin
+  for s in floor least reqmon; do
+    prog_counts > "$work/ids0.txt"
+    case $s in
+      floor) start_tool "$floorobj" ;;
+      least) start_tool "$minobj" "$worker" ;;
+      reqmon) start_reqmon ;;
+    esac
+    sysctl -qw kernel.bpf_stats_enabled=1
+    prog_counts > "$work/c0.txt"
+    wrk_run "$work/r.txt" "http://127.0.0.1:$port$path" 3
+    prog_counts > "$work/c1.txt"
+    sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+    if [ "$s" = reqmon ]; then stop_reqmon; else stop_tool; fi
+    python3 - "$work" "$wl" "$s" >> "$work/bpfns.txt" <<'PY'
+import sys
+work, wl, s = sys.argv[1:]
+def load(f):
+    return {l.split()[0]: list(map(int, l.split()[1:])) for l in open(f"{work}/{f}") if l.strip()}
+before, c0, c1 = load("ids0.txt"), load("c0.txt"), load("c1.txt")
+done = int(open(f"{work}/r.txt").read().split()[2])
+runs = ns = 0
+for i, (r, t) in c1.items():
+    if i in before or i not in c0:
+        continue  # not this set-up's program
+    runs += r - c0[i][0]; ns += t - c0[i][1]
+print(wl, s, ns / done if done else 0, runs / done if done else 0)
+PY
+    log "bpf time $wl $s: $(tail -1 "$work/bpfns.txt")"
   done
 done
 
@@ -570,6 +624,7 @@ python3 - "$work" "$out_md" <<PY
 import statistics, sys, subprocess, datetime, os
 work, out = sys.argv[1], sys.argv[2]
 runs = [l.split() for l in open(f"{work}/overhead.txt") if l.strip()]
+bpfns = [l.split() for l in open(f"{work}/bpfns.txt") if l.strip()]
 replay = [list(map(float, l.split())) for l in open(f"{work}/replay.txt") if l.strip()]
 sysc = [list(map(float, l.split())) for l in open(f"{work}/sys.txt") if l.strip()]
 https = [list(map(float, l.split())) for l in open(f"{work}/https.txt") if l.strip()]
@@ -584,20 +639,25 @@ def row(what, value, bar, ok):
 side = []
 for wl, name in [("small", "return 200"), ("file4k", "4 KiB static file")]:
     rr = [r for r in runs if r[0] == wl]
-    by = {s: [list(map(float, r[2:])) for r in rr if r[1] == s] for s in ("none", "log", "floor", "reqmon")}
+    by = {s: [list(map(float, r[2:])) for r in rr if r[1] == s] for s in ("none", "log", "least", "reqmon")}
     n = min(len(v) for v in by.values())
     # A set-up's figure (0: throughput, 1: p99) over nothing's in the same round.
     ratio = lambda s, k: [by[s][i][k] / by["none"][i][k] for i in range(n)]
-    thr_log, thr_floor, thr_rq = ratio("log", 0), ratio("floor", 0), ratio("reqmon", 0)
-    p99_log, p99_floor, p99_rq = ratio("log", 1), ratio("floor", 1), ratio("reqmon", 1)
+    thr_log, thr_least, thr_rq = ratio("log", 0), ratio("least", 0), ratio("reqmon", 0)
+    p99_log, p99_least, p99_rq = ratio("log", 1), ratio("least", 1), ratio("reqmon", 1)
+    bpf = {r[1]: (float(r[2]), float(r[3])) for r in bpfns if r[0] == wl}
     cpu_us = [by["reqmon"][i][5] / hz / by["reqmon"][i][3] * 1e6 if by["reqmon"][i][3] else 0 for i in range(n)]
     miss = [by["reqmon"][i][3] - by["reqmon"][i][2] for i in range(n)]
     lost = [by["reqmon"][i][4] for i in range(n)]
-    side.append(f"| {name} | {f([r[0] for r in by['none']], '{:.0f}')} | {f(thr_log)} | {f(thr_floor)} | {f(thr_rq)} | {f(p99_log)} | {f(p99_floor)} | {f(p99_rq)} | {f(cpu_us, '{:.2f}')} | {f(miss, '{:.0f}')} | {f(lost, '{:.0f}')} |")
+    side.append(f"| {name} | {f([r[0] for r in by['none']], '{:.0f}')} | {f(thr_log)} | {f(thr_least)} | {f(thr_rq)} | {f(p99_log)} | {f(p99_least)} | {f(p99_rq)} | {' / '.join(f'{bpf[k][0]:.0f}' if k in bpf else '?' for k in ('floor', 'least', 'reqmon'))} | {f(cpu_us, '{:.2f}')} | {f(miss, '{:.0f}')} | {f(lost, '{:.0f}')} |")
     m = statistics.median
     row(f"{name}: throughput with reqmon / nothing", f(thr_rq), ">= 0.95 and >= the access log's", m(thr_rq) >= 0.95 and m(thr_rq) >= m(thr_log))
     row(f"{name}: throughput with the access log / nothing", f(thr_log), "", True)
-    row(f"{name}: throughput with the hook floor (empty programs on the same two hooks) / nothing", f(thr_floor), "measured, no bar: the most any capture on these hooks can keep", True)
+    row(f"{name}: throughput with the least capture (process test, head copied into the ring, nothing else) / nothing", f(thr_least), "measured, no bar: about the most any capture of HTTP heads keeps here", True)
+    row(f"{name}: p99 latency with the least capture / nothing", f(p99_least), "measured, no bar", True)
+    for k, what in (("floor", "the hook floor (programs that return at once)"), ("least", "the least capture"), ("reqmon", "reqmon")):
+        if k in bpf:
+            row(f"{name}: BPF time per request, {what} (bpf_stats; wrk's side of loopback included), ns", f"{bpf[k][0]:.0f} ({bpf[k][1]:.1f} program runs)", "measured, no bar", True)
     row(f"{name}: p99 latency with reqmon / nothing", f(p99_rq), "<= 1.10", m(p99_rq) <= 1.10)
     row(f"{name}: reqmon CPU per request, µs", f(cpu_us, "{:.2f}"), "<= 0.83", m(cpu_us) <= 0.83)
     row(f"{name}: reqmon count minus wrk completed", f(miss, "{:.0f}"), "0 to ${CONNS} (in flight)", all(0 <= x <= ${CONNS} for x in miss))
@@ -651,11 +711,15 @@ md = [
   "split between them decided each run (p99 0.3 or 4 ms), which hid reqmon's own effect.", "",
   "Against nginx's own access log (the \`timed\` format with \$request_time, unbuffered, on a second port of the same "
   "server block), in rotating order each round: throughput and p99 relative to nginx with nothing attached and no log. "
-  "The hook floor is two BPF programs that return at once, attached where reqmon's data programs are "
-  "(\`tp_btf/sock_recv_length\`, \`tp_btf/sock_send_length\`; tests/tools/hook_floor): what any capture built on "
-  "these hooks costs before it checks, reads or copies anything.", "",
-  "| workload | nothing, req/s | access log: throughput | hook floor: throughput | reqmon: throughput | access log: p99 | hook floor: p99 | reqmon: p99 | reqmon CPU per request, µs | reqmon count - wrk completed | lost |",
-  "|---|---|---|---|---|---|---|---|---|---|---|", *side, "",
+  "The least capture (tests/tools/min_capture.bpf.c) is attached where reqmon's data programs are "
+  "(\`tp_btf/sock_recv_length\`, \`tp_btf/sock_send_length\`) and does only what any capture of HTTP heads must: the "
+  "process test, the syscall's buffer from the saved registers (for writev, its first iovec), up to 255 bytes copied "
+  "straight into a ring buffer reservation, drained every 20 ms and thrown away; no connection state, framing, "
+  "parsing or request log. The hook floor (tests/tools/hook_floor.bpf.c) is two programs that return at once on the "
+  "same hooks. BPF time per request comes from one run of each with bpf_stats on (it includes wrk's side of the "
+  "loopback connections, where each program stops at the process test).", "",
+  "| workload | nothing, req/s | access log: throughput | least capture: throughput | reqmon: throughput | access log: p99 | least capture: p99 | reqmon: p99 | BPF ns per request: floor / least / reqmon | reqmon CPU per request, µs | reqmon count - wrk completed | lost |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|", *side, "",
   "| what | measured | bar | meets bar |", "|---|---|---|---|", *rows, "",
   "Where the time goes and what was done about it: [performance.md](performance.md).", ""]
 text = "\n".join(md)
