@@ -54,7 +54,7 @@ HTTPS_PAIRS=${HTTPS_PAIRS:-3}  # A/B pairs for the HTTPS runs
 REPLAY_MIN=${REPLAY_MIN:-1000000}
 QUEUE_PAIRS=${QUEUE_PAIRS:-3}  # A/B pairs for the queue-time runs (section 7)
 QUEUE_DURATION=${QUEUE_DURATION:-4}  # seconds per wrk run in section 7
-H2_PAIRS=${H2_PAIRS:-3}      # rounds of the HTTP/2 runs (section 8)
+H2_PAIRS=${H2_PAIRS:-2}      # rounds of the HTTP/2 runs (section 8)
 H2_N=${H2_N:-20000}          # requests per h2load run in section 8
 HOLD=${HOLD:-10000}          # connections held open in the scale run
 CHURN=${CHURN:-100000}       # short connections in the churn run
@@ -436,7 +436,7 @@ for wl in small file4k; do
     esac
     sysctl -qw kernel.bpf_stats_enabled=1
     prog_counts > "$work/c0.txt"
-    wrk_run "$work/r.txt" "http://127.0.0.1:$port$path" 3
+    wrk_run "$work/r.txt" "http://127.0.0.1:$port$path" 2
     prog_counts > "$work/c1.txt"
     sysctl -qw kernel.bpf_stats_enabled="$stats_was"
     if [ "$s" = reqmon ]; then stop_reqmon; else stop_tool; fi
