@@ -60,7 +60,7 @@ static __always_inline int capture(__u64 *ctx, __u32 dir)
 		return 0;
 	regs = (struct regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	buf = regs->si;
-	len = ret < HEAD_MAX ? ret : HEAD_MAX;
+	len = ret < HEAD_MAX - 1 ? ret : HEAD_MAX - 1;
 	if (regs->orig_ax == NR_WRITEV) {
 		struct iov first;
 
@@ -77,8 +77,6 @@ static __always_inline int capture(__u64 *ctx, __u32 dir)
 	r->tgid = id >> 32;
 	r->bytes = ret;
 	r->dir = dir;
-	if (len > HEAD_MAX - 1)
-		len = HEAD_MAX - 1;
 	r->len = len;
 	if (len) {
 		__u64 n = len;
