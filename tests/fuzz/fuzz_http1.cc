@@ -8,7 +8,7 @@
 
 #include "fuzz_records.h"
 #include "fuzz_sink.h"
-#include "reqmon/parser/http_connection.h"
+#include "reqmon/parser/http1/http_connection.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace reqmon;

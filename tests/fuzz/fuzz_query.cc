@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "reqmon/api/query.h"
-#include "reqmon/parser/http_connection.h"
+#include "reqmon/parser/common.h"
 #include "reqmon/parser/query_redaction.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Unit tests of HttpConnection: llhttp per direction, stitching, gaps, resync.
-#include "reqmon/parser/http_connection.h"
+#include "reqmon/parser/http1/http_connection.h"
 
 #include <gtest/gtest.h>
 

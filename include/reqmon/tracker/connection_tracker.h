@@ -3,7 +3,7 @@
 /// ConnectionTracker: the EventSink that follows TCP connections of observed processes and runs
 /// each one's bytes through a protocol parser, emitting HttpTransaction objects to a
 /// TransactionSink. Every connection starts with the HTTP/1.x parser (HttpConnection,
-/// reqmon/parser/http_connection.h) and moves to the HTTP/2 one (Http2Connection,
+/// reqmon/parser/http1/http_connection.h) and moves to the HTTP/2 one (Http2Connection,
 /// reqmon/parser/http2/http2_connection.h) for good when its first record carries the client
 /// preface, when its first records (role still unknown: open before attach) are HTTP/2 frames,
 /// or when a 101 answers an "Upgrade: h2c" request.
@@ -45,7 +45,7 @@
 #include "reqmon/abi.h"
 #include "reqmon/capture/events.h"
 #include "reqmon/parser/http2/http2_connection.h"
-#include "reqmon/parser/http_connection.h"
+#include "reqmon/parser/http1/http_connection.h"
 #include "reqmon/parser/transaction.h"
 
 namespace reqmon {

@@ -3,7 +3,7 @@
 /// HTTP/2 reconstruction for one TCP connection (RFC 9113): frame reassembly per direction, a
 /// stream table, one nghttp2 HPACK inflater per direction, a transaction per stream.
 ///
-/// Contract, in short (the HTTP/1.x contract in reqmon/parser/http_connection.h applies where
+/// Contract, in short (the HTTP/1.x contract in reqmon/parser/http1/http_connection.h applies where
 /// not said otherwise; the tracker picks this parser per connection):
 ///  - Start::kPreface: the connection began with the client preface ("PRI * HTTP/2.0..."),
 ///    which the request direction's first bytes must carry. Start::kUpgrade: HTTP/1.1 request
@@ -58,7 +58,7 @@
 #include <vector>
 
 #include "reqmon/abi.h"
-#include "reqmon/parser/http_connection.h"
+#include "reqmon/parser/common.h"
 #include "reqmon/parser/transaction.h"
 
 struct nghttp2_hd_inflater;
