@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "reqmon/parser/http1/http_connection.h"
 
+#include "reqmon/parser/http1/simple_message.h"
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -298,6 +300,7 @@ void HttpConnection::OnData(const rq_data_event& ev, std::string_view payload) {
     Resync(s, ev);
   }
   const uint64_t gap = bytes - payload.size();
+  if (!s.in_message && options_.simple_messages && TakeSimpleMessage(s, payload, gap)) return;
   s.record = payload;
   if (!Feed(s, payload.data(), payload.size())) {
     if (h2c_.active) {
@@ -360,6 +363,47 @@ bool HttpConnection::Feed(Stream& s, const char* data, size_t len) {
     LoseSync(s, s.cur_exit, len);
     return false;
   }
+  return true;
+}
+
+bool HttpConnection::TakeSimpleMessage(Stream& s, std::string_view payload, uint64_t gap) {
+  SimpleMessage m;
+  if (!ScanSimpleMessage(payload, s.is_request, &m)) return false;
+  const uint64_t total = m.head_len + m.content_length;
+  if (payload.size() + gap != total) return false;  // more than one message, or less
+  if (!s.is_request) {
+    // A response to HEAD or CONNECT is framed otherwise: llhttp's, with on_headers_complete.
+    const Pending* req = MatchFront(s.cur_enter);
+    if (req != nullptr && (req->method == HTTP_HEAD || req->method == HTTP_CONNECT)) return false;
+  }
+  // What on_message_begin leaves behind (the stream keeps it after the message, as there), and
+  // what llhttp leaves in the fields this file reads of it (MessageComplete and EmitAnswered
+  // read a response's; NoteUnparsedRequest a request's, while the next head is cut short).
+  s.msg_start_ts = s.cur_exit;
+  s.msg_start_enter = s.cur_enter;
+  s.msg_start_queued = s.cur_queued;
+  s.parser.http_major = 1;
+  s.parser.http_minor = m.minor;
+  if (s.is_request) {
+    // What on_url, on_headers_complete and on_message_complete would do.
+    Pending& r = PushPending();
+    r.start_ns = s.cur_exit;
+    r.queued_ns = s.cur_queued;
+    r.method = m.method;
+    r.minor = m.minor;
+    r.h2c = false;
+    r.url.assign(m.target.substr(0, options_.max_url));
+    r.bytes = s.msg_bytes + total;  // with the empty lines llhttp skipped before it
+    r.interim_bytes = 0;
+    s.msg_bytes = 0;
+    s.req_seq = r.seq;
+    s.parser.method = m.method;
+  } else {
+    s.parser.status_code = m.status;
+    s.msg_bytes += total;
+    MessageComplete(s, s.cur_exit);
+  }
+  counters_->gap_bytes_skipped += gap;
   return true;
 }
 

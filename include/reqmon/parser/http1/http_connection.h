@@ -69,6 +69,9 @@ class HttpConnection {
     size_t max_pending = 1024;  ///< unanswered requests kept per connection
     size_t max_url = 8192;      ///< request-target bytes kept (longer targets are cut)
     bool parse_client = false;  ///< also reconstruct client-role (outbound) transactions
+    /// Read a record that is one whole simple message without llhttp (simple_message.h); off
+    /// only to compare the two readings in tests.
+    bool simple_messages = true;
   };
 
   HttpConnection();
@@ -184,6 +187,9 @@ class HttpConnection {
   /// Runs `data` through the stream's parser. Returns false when the stream lost its place or
   /// the connection switched protocols (the remainder of `data` has then been accounted for).
   bool Feed(Stream& s, const char* data, size_t len);
+  /// The record (its captured bytes and `gap` more) is one whole simple message at a message
+  /// boundary: taken as llhttp would take it, without llhttp. False: nothing was changed.
+  bool TakeSimpleMessage(Stream& s, std::string_view payload, uint64_t gap);
   /// Feeds `n` zero bytes (uncaptured body bytes); false if the stream lost its place.
   bool FeedZeros(Stream& s, uint64_t n);
   /// Handles the uncaptured bytes of the record just fed.
