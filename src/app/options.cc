@@ -91,13 +91,13 @@ int ParseOptions(int argc, char** argv, Options* o) {
   CLI::App app{
       "reqmon: see what a web server is doing - requests per second, response times, status "
       "codes, CPU and memory - from the kernel, without touching the server."};
-  app.footer(R"(EXAMPLES:
-  sudo reqmon                          demo: observe a small local web server with light traffic
-  sudo reqmon --pid $(pgrep -o nginx)  observe nginx (the master's PID; workers are followed)
-  sudo reqmon --port 8080              observe whatever listens on TCP port 8080
-  sudo reqmon --comm gunicorn --record cap.rqcap --duration 60
+  app.footer(R"(EXAMPLES (as root, see PRIVILEGES; --replay needs none):
+  reqmon                          demo: observe a small local web server with light traffic
+  reqmon --pid $(pgrep -o nginx)  observe nginx (the master's PID; workers are followed)
+  reqmon --port 8080              observe whatever listens on TCP port 8080
+  reqmon --comm gunicorn --record cap.rqcap --duration 60
   reqmon --replay cap.rqcap --print-stats
-  sudo reqmon --comm nginx --alert-rules rules.yaml --alertmanager http://127.0.0.1:9093
+  reqmon --comm nginx --alert-rules rules.yaml --alertmanager http://127.0.0.1:9093
 Then open http://127.0.0.1:9100/ ; JSON at /metrics, /stats, /requests, /alerts; Prometheus at
 /metrics/prometheus.
 
