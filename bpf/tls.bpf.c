@@ -2,7 +2,9 @@
 /*
  * TLS plaintext from OpenSSL (libssl.so.3 or .1.1, or an executable that exports its symbols,
  * like Node.js). The loader attaches these per observed process, never to a library file as a
- * whole: a uprobe traps in every process that maps the file, and a hit costs about 10 us here.
+ * whole: a uprobe traps in every process that maps the file. Where on a function each program
+ * goes (an entry, or OpenSSL's internal function behind SSL_read and SSL_read_ex, which then
+ * runs the _ex programs for both) is chosen by the loader (include/reqmon/capture/tls_probes.h).
  * How the plaintext is tied to its TCP connection is told in tls.bpf.h.
  */
 #include "reqmon.bpf.h"

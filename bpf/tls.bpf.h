@@ -19,7 +19,8 @@
  *  - SSL_free: the SSL object's socket is forgotten, so that a new SSL object at the same
  *    address does not inherit it.
  * So a request costs three uprobe hits, plus two per SSL_read that finds nothing to read, plus
- * one per connection.
+ * one per connection. (The loader may put the _ex programs on the internal function that both
+ * SSL_read and SSL_read_ex call, with SSL_read_ex's arguments: the same count, a cheaper trap.)
  */
 #pragma once
 

@@ -23,7 +23,8 @@
 #     reqmon: throughput and p99 ratios, uprobe hits per request (bpf_stats run counts of the TLS
 #     programs over the requests counted) and what a hit costs nginx (the extra time per request
 #     over the hits per request); and what an unobserved TLS server and client pay (a second
-#     nginx under wrk over HTTPS while reqmon observes the first one).
+#     nginx under wrk over HTTPS while reqmon observes the first one). HTTPS_ONLY=1 runs this
+#     section alone and prints its rows.
 #  7. Queue time (bpf/queue.bpf.c): what its hooks cost, reqmon with them against reqmon
 #     --no-queue-time: observed nginx (keep-alive, and a new connection per request) and an
 #     unobserved nginx under wrk (QUEUE_PAIRS alternating pairs), and each hook's own time per run
@@ -369,6 +370,94 @@ fi
 # ---- end of section 8 ----------------------------------------------------------------------------
 
 
+# ---- 6: HTTPS: what observing nginx over TLS costs (uprobes), and what it costs others --------
+# https_cost: HTTPS_PAIRS pairs without / with reqmon; the rows go to $work/https_rows.md.
+https_cost() {
+  tls_url="https://127.0.0.1:$tls_port/api/bench"
+  other_url="https://127.0.0.1:$other_tls_port/api/bench"
+  # Run counts and times of the TLS uprobe programs (bpf_stats), summed: "runs ns".
+  tls_prog_runs() {
+    bpftool prog show -j 2>/dev/null | python3 -c '
+import json, sys
+r = t = 0
+for p in json.load(sys.stdin):
+    if p.get("name", "").startswith("ssl_"):
+        r += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
+print(r, t)'
+  }
+  log "https: $HTTPS_PAIRS pairs of ${DURATION}s wrk runs over TLS, without / with reqmon"
+  stats_was=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+  sysctl -qw kernel.bpf_stats_enabled=1 || true
+  wrk -t1 -c"$CONNS" -d2s "$tls_url" >/dev/null   # warm-up
+  : > "$work/https.txt"
+  for i in $(seq "$HTTPS_PAIRS"); do
+    wrk_run "$work/a.txt" "$tls_url"
+    start_reqmon
+    read -r r0 t0 < <(tls_prog_runs)
+    stats "$work/s0.json"; n0=$(jget "$work/s0.json" "['total_requests']")
+    wrk_run "$work/b.txt" "$tls_url"
+    settle
+    read -r r1 t1 < <(tls_prog_runs)
+    total=$(jget "$work/s.json" "['total_requests']")
+    tls_total=$(jget "$work/s.json" "['tls']['requests']")
+    lost=$(jget "$work/s.json" "['lost_events']")
+    stop_reqmon
+    read -r a_rps a_p99 a_done < "$work/a.txt"
+    read -r b_rps b_p99 b_done < "$work/b.txt"
+    echo "$a_rps $a_p99 $b_rps $b_p99 $b_done $((total - n0)) $tls_total $lost $((r1 - r0)) $((t1 - t0))" >> "$work/https.txt"
+    log "https pair $i: without ${a_rps} req/s p99 ${a_p99} ms | with ${b_rps} req/s p99 ${b_p99} ms | wrk completed $b_done, reqmon counted $tls_total over TLS, lost $lost, uprobe hits $((r1 - r0))"
+  done
+  log "https: an unobserved nginx over TLS under wrk, without / with reqmon observing the first nginx"
+  : > "$work/other.txt"
+  for i in $(seq "$HTTPS_PAIRS"); do
+    wrk_run "$work/a.txt" "$other_url" 4
+    start_reqmon
+    read -r r0 t0 < <(tls_prog_runs)
+    wrk_run "$work/b.txt" "$other_url" 4
+    read -r r1 t1 < <(tls_prog_runs)
+    stop_reqmon
+    read -r a_rps a_p99 a_done < "$work/a.txt"
+    read -r b_rps b_p99 b_done < "$work/b.txt"
+    echo "$a_rps $b_rps $((r1 - r0)) $b_done" >> "$work/other.txt"
+    log "unobserved https pair $i: without ${a_rps} req/s | with ${b_rps} req/s | uprobe hits $((r1 - r0)) for $b_done requests"
+  done
+  sysctl -qw kernel.bpf_stats_enabled="$stats_was" || true
+  python3 - "$work" > "$work/https_rows.md" <<PY
+import statistics, sys
+work = sys.argv[1]
+https = [list(map(float, l.split())) for l in open(f"{work}/https.txt") if l.strip()]
+other = [list(map(float, l.split())) for l in open(f"{work}/other.txt") if l.strip()]
+def f(xs, fmt="{:.3f}"):
+    return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))} to {fmt.format(max(xs))})"
+out = []
+def row(what, value, bar, ok):
+    out.append(f"| {what} | {value} | {bar} | {'yes' if ok else '**no**'} |")
+h_thr = [p[2] / p[0] for p in https]
+h_p99 = [p[3] / p[1] for p in https]
+h_hits = [p[8] / p[5] if p[5] else 0 for p in https]
+h_cost = [(1 / p[2] - 1 / p[0]) * 1e9 / h if h else 0 for p, h in zip(https, h_hits)]
+h_bpf = [p[9] / p[8] if p[8] else 0 for p in https]
+row("HTTPS: throughput with / without reqmon (wrk over TLS, keep-alive)", f(h_thr), "measured, no bar", True)
+row("HTTPS: p99 latency with / without reqmon", f(h_p99), "measured, no bar", True)
+row("HTTPS: throughput without / with reqmon, req/s", f"{f([p[0] for p in https], '{:.0f}')} / {f([p[2] for p in https], '{:.0f}')}", "", True)
+row("HTTPS: uprobe program runs per request (a probe with a return program runs twice a call)", f(h_hits, "{:.2f}"), "", True)
+row("HTTPS: nginx time per uprobe program run (extra time per request / runs), ns", f(h_cost, "{:.0f}"), "", True)
+row("HTTPS: of which BPF program time per run (bpf_stats), ns", f(h_bpf, "{:.0f}"), "", True)
+row("HTTPS: reqmon TLS count minus wrk completed", f([p[6] - p[4] for p in https], "{:.0f}"), "0 to ${CONNS} (in flight)", all(0 <= p[6] - p[4] <= ${CONNS} for p in https))
+row("HTTPS: lost events", f([p[7] for p in https], "{:.0f}"), "0", max(p[7] for p in https) == 0)
+row("an unobserved nginx and wrk over TLS: throughput with / without reqmon observing another nginx", f([o[1] / o[0] for o in other]), "about 1", True)
+row("an unobserved nginx and wrk over TLS: uprobe hits in them (bpf_stats)", f"{int(sum(o[2] for o in other))} for {int(sum(o[3] for o in other)):,} requests", "0", sum(o[2] for o in other) == 0)
+print("\n".join(out))
+PY
+  cat "$work/https_rows.md" >&2
+}
+if [ "${HTTPS_ONLY:-0}" = 1 ]; then
+  https_cost
+  exit 0
+fi
+# ---- end of section 6 ----------------------------------------------------------------------------
+
+
 # ---- 1 + 2: overhead against nginx's own access log, and completeness ---------------------------
 # Four set-ups of the same nginx worker, in an order that rotates every round: nothing (the port
 # without access log, reqmon not attached), the access log (the port with it), the least capture
@@ -482,56 +571,7 @@ for i in 1 2 3; do
   log "syscall ns (getppid, /dev/null write, loopback write+read): without $a | with $b"
 done
 
-# ---- 6: HTTPS ---------------------------------------------------------------------------------------
-tls_url="https://127.0.0.1:$tls_port/api/bench"
-other_url="https://127.0.0.1:$other_tls_port/api/bench"
-# Run counts and times of the TLS uprobe programs (bpf_stats), summed: "runs ns".
-tls_prog_runs() {
-  bpftool prog show -j 2>/dev/null | python3 -c '
-import json, sys
-r = t = 0
-for p in json.load(sys.stdin):
-    if p.get("name", "").startswith("ssl_"):
-        r += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
-print(r, t)'
-}
-log "https: $HTTPS_PAIRS pairs of ${DURATION}s wrk runs over TLS, without / with reqmon"
-stats_was=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
-sysctl -qw kernel.bpf_stats_enabled=1 || true
-wrk -t1 -c"$CONNS" -d2s "$tls_url" >/dev/null   # warm-up
-: > "$work/https.txt"
-for i in $(seq "$HTTPS_PAIRS"); do
-  wrk_run "$work/a.txt" "$tls_url"
-  start_reqmon
-  read -r r0 t0 < <(tls_prog_runs)
-  stats "$work/s0.json"; n0=$(jget "$work/s0.json" "['total_requests']")
-  wrk_run "$work/b.txt" "$tls_url"
-  settle
-  read -r r1 t1 < <(tls_prog_runs)
-  total=$(jget "$work/s.json" "['total_requests']")
-  tls_total=$(jget "$work/s.json" "['tls']['requests']")
-  lost=$(jget "$work/s.json" "['lost_events']")
-  stop_reqmon
-  read -r a_rps a_p99 a_done < "$work/a.txt"
-  read -r b_rps b_p99 b_done < "$work/b.txt"
-  echo "$a_rps $a_p99 $b_rps $b_p99 $b_done $((total - n0)) $tls_total $lost $((r1 - r0)) $((t1 - t0))" >> "$work/https.txt"
-  log "https pair $i: without ${a_rps} req/s p99 ${a_p99} ms | with ${b_rps} req/s p99 ${b_p99} ms | wrk completed $b_done, reqmon counted $tls_total over TLS, lost $lost, uprobe hits $((r1 - r0))"
-done
-log "https: an unobserved nginx over TLS under wrk, without / with reqmon observing the first nginx"
-: > "$work/other.txt"
-for i in $(seq "$HTTPS_PAIRS"); do
-  wrk_run "$work/a.txt" "$other_url" 4
-  start_reqmon
-  read -r r0 t0 < <(tls_prog_runs)
-  wrk_run "$work/b.txt" "$other_url" 4
-  read -r r1 t1 < <(tls_prog_runs)
-  stop_reqmon
-  read -r a_rps a_p99 a_done < "$work/a.txt"
-  read -r b_rps b_p99 b_done < "$work/b.txt"
-  echo "$a_rps $b_rps $((r1 - r0)) $b_done" >> "$work/other.txt"
-  log "unobserved https pair $i: without ${a_rps} req/s | with ${b_rps} req/s | uprobe hits $((r1 - r0)) for $b_done requests"
-done
-sysctl -qw kernel.bpf_stats_enabled="$stats_was" || true
+https_cost
 
 # ---- 3: pipeline throughput on one core ---------------------------------------------------------
 log "replay: recording a 3 s wrk run, repeating it past $REPLAY_MIN requests"
@@ -627,8 +667,6 @@ runs = [l.split() for l in open(f"{work}/overhead.txt") if l.strip()]
 bpfns = [l.split() for l in open(f"{work}/bpfns.txt") if l.strip()]
 replay = [list(map(float, l.split())) for l in open(f"{work}/replay.txt") if l.strip()]
 sysc = [list(map(float, l.split())) for l in open(f"{work}/sys.txt") if l.strip()]
-https = [list(map(float, l.split())) for l in open(f"{work}/https.txt") if l.strip()]
-other = [list(map(float, l.split())) for l in open(f"{work}/other.txt") if l.strip()]
 hz = os.sysconf("SC_CLK_TCK")
 def f(xs, fmt="{:.3f}"):
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))} to {fmt.format(max(xs))})"
@@ -675,23 +713,7 @@ row("scale run: reqmon count / lost (${HOLD} held + ${CHURN} short requests)", "
 for i, what in enumerate(["getppid()", "100-byte write to /dev/null", "100-byte write + read over loopback TCP"]):
     without = [r[i] for r in sysc]; with_ = [r[i + 3] for r in sysc]
     row(f"a process reqmon does not observe: {what}, ns without / with reqmon", f"{f(without, '{:.0f}')} / {f(with_, '{:.0f}')}", "", True)
-h_thr = [p[2] / p[0] for p in https]
-h_p99 = [p[3] / p[1] for p in https]
-h_hits = [p[8] / p[5] if p[5] else 0 for p in https]
-# What a hit costs nginx: the time per request it gained, over the hits per request. nginx's one
-# worker is saturated, so its time per request is 1 / throughput.
-h_cost = [(1 / p[2] - 1 / p[0]) * 1e9 / h if h else 0 for p, h in zip(https, h_hits)]
-h_bpf = [p[9] / p[8] if p[8] else 0 for p in https]
-row("HTTPS: throughput with / without reqmon (wrk over TLS, keep-alive)", f(h_thr), "measured, no bar", True)
-row("HTTPS: p99 latency with / without reqmon", f(h_p99), "measured, no bar", True)
-row("HTTPS: throughput without / with reqmon, req/s", f"{f([p[0] for p in https], '{:.0f}')} / {f([p[2] for p in https], '{:.0f}')}", "", True)
-row("HTTPS: uprobe hits per request", f(h_hits, "{:.2f}"), "", True)
-row("HTTPS: nginx time per uprobe hit (extra time per request / hits), ns", f(h_cost, "{:.0f}"), "", True)
-row("HTTPS: of which BPF program time per hit (bpf_stats), ns", f(h_bpf, "{:.0f}"), "", True)
-row("HTTPS: reqmon TLS count minus wrk completed", f([p[6] - p[4] for p in https], "{:.0f}"), "0 to ${CONNS} (in flight)", all(0 <= p[6] - p[4] <= ${CONNS} for p in https))
-row("HTTPS: lost events", f([p[7] for p in https], "{:.0f}"), "0", max(p[7] for p in https) == 0)
-row("an unobserved nginx and wrk over TLS: throughput with / without reqmon observing another nginx", f([o[1] / o[0] for o in other]), "about 1", True)
-row("an unobserved nginx and wrk over TLS: uprobe hits in them (bpf_stats)", f"{int(sum(o[2] for o in other))} for {int(sum(o[3] for o in other)):,} requests", "0", sum(o[2] for o in other) == 0)
+rows += [l for l in open(f"{work}/https_rows.md").read().splitlines() if l.strip()]  # section 6
 rows += [l for l in open(f"{work}/queue_rows.md").read().splitlines() if l.strip()]  # section 7
 rows += [l for l in open(f"{work}/h2_rows.md").read().splitlines() if l.strip()]  # section 8
 took = int(datetime.datetime.now().timestamp()) - ${bench_start}

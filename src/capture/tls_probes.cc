@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "reqmon/capture/probe_site.h"
 #include "reqmon/capture/targets.h"
 
 namespace reqmon {
@@ -111,11 +112,12 @@ bool FindOpenSslSymbols(const std::string& path, OpenSslSymbols* out, std::strin
   struct Want {
     const char* name;
     uint64_t* slot;
-  } want[] = {{"SSL_read", &out->ssl_read},
-              {"SSL_read_ex", &out->ssl_read_ex},
-              {"SSL_write", &out->ssl_write},
-              {"SSL_write_ex", &out->ssl_write_ex},
-              {"SSL_free", &out->ssl_free}};
+    uint64_t* size;
+  } want[] = {{"SSL_read", &out->ssl_read, &out->ssl_read_size},
+              {"SSL_read_ex", &out->ssl_read_ex, nullptr},
+              {"SSL_write", &out->ssl_write, &out->ssl_write_size},
+              {"SSL_write_ex", &out->ssl_write_ex, nullptr},
+              {"SSL_free", &out->ssl_free, nullptr}};
   for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(e, scn));) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
@@ -139,12 +141,51 @@ bool FindOpenSslSymbols(const std::string& path, OpenSslSymbols* out, std::strin
         GElf_Shdr ssh;
         if (!sec || !gelf_getshdr(sec, &ssh)) continue;
         *w.slot = s.st_value - ssh.sh_addr + ssh.sh_offset;
+        if (w.size) *w.size = s.st_size;
       }
     }
   }
   elf_end(e);
   close(fd);
   return true;
+}
+
+OpenSslProbePlan PlanOpenSslProbes(const std::string& path, const OpenSslSymbols& s) {
+  namespace ps = probe_site;
+  auto code = [&](uint64_t off, size_t n) { return ps::ReadFileBytes(path, off, n); };
+  auto bytes = [](const std::string& c) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(c.data()), c.size());
+  };
+  auto cheap = [&](uint64_t off) { return off ? ps::CheapEntry(bytes(code(off, 16)), off) : 0; };
+  // SSL_x_ex a pass-through wrapper of an internal function T that SSL_x calls, T starting with
+  // an emulated instruction: T's site, else 0. SSL_x's whole body (its symbol's size) is
+  // searched for the call, and nothing past it.
+  auto inner = [&](uint64_t plain, uint64_t plain_size, uint64_t ex) -> uint64_t {
+    if (!plain || !ex || !plain_size || plain_size > 4096) return 0;
+    uint64_t t = ps::PassThroughCallee(bytes(code(ex, 16)), ex);
+    if (!t) return 0;
+    std::string tc = code(t, 16);
+    uint64_t site = ps::CheapEntry(bytes(tc), t);
+    if (site - t >= tc.size() || !ps::Emulated(bytes(tc).subspan(site - t))) return 0;
+    return ps::CallsDirectly(bytes(code(plain, plain_size)), plain, t) ? site : 0;
+  };
+  OpenSslProbePlan p;
+  if (uint64_t t = inner(s.ssl_read, s.ssl_read_size, s.ssl_read_ex)) {
+    p.read_ex = t;
+    p.read_inner = true;
+  } else {
+    p.read = cheap(s.ssl_read);
+    p.read_ex = cheap(s.ssl_read_ex);
+  }
+  if (uint64_t t = inner(s.ssl_write, s.ssl_write_size, s.ssl_write_ex)) {
+    p.write_ex = t;
+    p.write_inner = true;
+  } else {
+    p.write = cheap(s.ssl_write);
+    p.write_ex = cheap(s.ssl_write_ex);
+  }
+  p.free = cheap(s.ssl_free);
+  return p;
 }
 
 std::string TlsNotCoveredReason(const std::string& proc_root, pid_t pid) {
@@ -194,26 +235,27 @@ bool TlsProbes::Attach(Proc& p) {
     struct stat st;
     if (stat(path.c_str(), &st) != 0) continue;
     std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-    auto it = symbol_cache_.find(key);
-    if (it == symbol_cache_.end()) {
+    auto it = plan_cache_.find(key);
+    if (it == plan_cache_.end()) {
       OpenSslSymbols syms;
       std::string err;
       FindOpenSslSymbols(path, &syms, &err);
-      it = symbol_cache_.emplace(key, syms).first;
+      it = plan_cache_.emplace(key, syms.any() ? PlanOpenSslProbes(path, syms) : OpenSslProbePlan{})
+               .first;
     }
-    const OpenSslSymbols& s = it->second;
-    if (!s.any()) continue;
+    const OpenSslProbePlan& s = it->second;
+    if (!s.read && !s.read_ex) continue;
     struct Probe {
       bpf_program* prog;
       bool ret;
       uint64_t off;
-    } probes[] = {{progs_.read_enter, false, s.ssl_read},
-                  {progs_.read_exit, true, s.ssl_read},
-                  {progs_.read_ex_enter, false, s.ssl_read_ex},
-                  {progs_.read_ex_exit, true, s.ssl_read_ex},
-                  {progs_.write_enter, false, s.ssl_write},
-                  {progs_.write_ex_enter, false, s.ssl_write_ex},
-                  {progs_.free_enter, false, s.ssl_free}};
+    } probes[] = {{progs_.read_enter, false, s.read},
+                  {progs_.read_exit, true, s.read},
+                  {progs_.read_ex_enter, false, s.read_ex},
+                  {progs_.read_ex_exit, true, s.read_ex},
+                  {progs_.write_enter, false, s.write},
+                  {progs_.write_ex_enter, false, s.write_ex},
+                  {progs_.free_enter, false, s.free}};
     std::vector<bpf_link*> links;
     bool ok = true;
     for (const auto& pr : probes) {

@@ -4,7 +4,8 @@
 /// .1.1 in /proc/PID/maps, or an executable that exports SSL_read and friends, like Node.js) and
 /// attaches bpf/tls.bpf.c's uprobes for that process alone, through the path the process sees
 /// (/proc/PID/root/...), so servers in containers work too. A uprobe on a library file would
-/// otherwise trap in every process that maps it, at about 10 us a hit.
+/// otherwise trap in every process that maps it. Each probe goes where a hit costs least
+/// (PlanOpenSslProbes, probe_site.h): about 1 us here instead of about 10.
 ///
 /// A process whose TLS reqmon cannot hook (Go's crypto/tls, GnuTLS, NSS, a static TLS library
 /// without exported symbols) is reported with the reason, once its ciphertext is seen or, when
@@ -38,11 +39,28 @@ struct TlsPrograms {
   bpf_program* free_enter = nullptr;
 };
 
-/// Where OpenSSL's entry points are in one ELF file: file offsets, 0 when absent.
+/// Where OpenSSL's entry points are in one ELF file: file offsets, 0 when absent, and the
+/// functions' sizes in bytes (0 when the symbol does not say).
 struct OpenSslSymbols {
   uint64_t ssl_read = 0, ssl_read_ex = 0, ssl_write = 0, ssl_write_ex = 0, ssl_free = 0;
+  uint64_t ssl_read_size = 0, ssl_write_size = 0;
   bool any() const { return ssl_read || ssl_write; }
 };
+
+/// Where the uprobes go in one file: file offsets, 0 for a probe not attached. A probe goes on
+/// an instruction the kernel emulates when one sees the same arguments (probe_site.h), which
+/// makes a hit about ten times cheaper here. OpenSSL 1.1.1 to 3.x build SSL_read_ex as a
+/// pass-through wrapper of an internal function that SSL_read calls too, with SSL_read_ex's
+/// arguments; when the file shows exactly that (and the internal function starts with an
+/// emulated instruction, as it does in Debian's libssl3), `read_ex` is that function and `read`
+/// is 0: one probe sees both calls. The same for SSL_write_ex and SSL_write.
+struct OpenSslProbePlan {
+  uint64_t read = 0, read_ex = 0, write = 0, write_ex = 0, free = 0;
+  bool read_inner = false, write_inner = false;
+};
+
+/// Plans the probes for the file at `path` whose symbols are `s`.
+OpenSslProbePlan PlanOpenSslProbes(const std::string& path, const OpenSslSymbols& s);
 
 /// Reads the defined (not imported) SSL_read/SSL_read_ex/SSL_write/SSL_write_ex/SSL_free of an
 /// ELF file.
@@ -102,7 +120,7 @@ class TlsProbes {
   mutable std::mutex mu_;
   std::map<pid_t, Proc> procs_;
   std::set<pid_t> seen_pending_;  ///< TlsSeen() for processes Sync() has not met yet
-  std::map<std::string, OpenSslSymbols> symbol_cache_;  ///< by "dev:inode"
+  std::map<std::string, OpenSslProbePlan> plan_cache_;  ///< by "dev:inode"
   // Sync() holds mu_ while it attaches and detaches uprobes, which takes the kernel a while
   // (an RCU grace period per detached uprobe: a second and more for a killed nginx). What the
   // drain thread and the sampler call must not wait for that: they use these.
