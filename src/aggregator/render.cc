@@ -172,7 +172,8 @@ ordered_json Aggregator::StatsJson() const {
     ordered_json hooked = ordered_json::array(), uncovered = ordered_json::array();
     for (const TlsProcessInfo& p : snap.tls_processes) {
       if (p.covered)
-        hooked.push_back({{"pid", p.pid}, {"comm", p.comm}, {"library", p.library}});
+        hooked.push_back(
+            {{"pid", p.pid}, {"comm", p.comm}, {"library", p.library}, {"probes", p.probes}});
       else
         uncovered.push_back({{"pid", p.pid}, {"comm", p.comm}, {"reason", p.reason}});
     }

@@ -188,6 +188,23 @@ OpenSslProbePlan PlanOpenSslProbes(const std::string& path, const OpenSslSymbols
   return p;
 }
 
+std::string OpenSslProbePlan::Describe() const {
+  std::string out;
+  auto add = [&](const char* what, uint64_t off, const char* how) {
+    if (!off) return;
+    char hex[32];
+    std::snprintf(hex, sizeof(hex), "@0x%llx", static_cast<unsigned long long>(off));
+    out += (out.empty() ? "" : " ") + std::string(what) + hex + how;
+  };
+  add("SSL_read", read, "");
+  add(read_inner ? "SSL_read+SSL_read_ex" : "SSL_read_ex", read_ex, read_inner ? "(inner)" : "");
+  add("SSL_write", write, "");
+  add(write_inner ? "SSL_write+SSL_write_ex" : "SSL_write_ex", write_ex,
+      write_inner ? "(inner)" : "");
+  add("SSL_free", free, "");
+  return out;
+}
+
 std::string TlsNotCoveredReason(const std::string& proc_root, pid_t pid) {
   for (const auto& f : MappedFiles(proc_root, pid)) {
     std::string b = Basename(f);
@@ -275,6 +292,7 @@ bool TlsProbes::Attach(Proc& p) {
     p.links = std::move(links);
     p.info.covered = true;
     p.info.library = f;
+    p.info.probes = s.Describe();
     p.info.reason.clear();
     return true;
   }

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -123,6 +124,14 @@ TEST(OpenSslProbePlanTest, SystemLibsslIsProbedOnItsInternalFunctionsAtEmulatedI
   EXPECT_TRUE(calls(s.ssl_write, s.ssl_write_size, p.write_ex));
   EXPECT_TRUE(calls(s.ssl_write_ex, 16, p.write_ex));
   EXPECT_FALSE(calls(s.ssl_read, s.ssl_read_size, p.write_ex));
+  // What /stats shows of it: two shared probes and SSL_free's.
+  char want[160];
+  std::snprintf(want, sizeof(want),
+                "SSL_read+SSL_read_ex@0x%llx(inner) SSL_write+SSL_write_ex@0x%llx(inner) "
+                "SSL_free@0x%llx",
+                static_cast<unsigned long long>(p.read_ex),
+                static_cast<unsigned long long>(p.write_ex), static_cast<unsigned long long>(p.free));
+  EXPECT_EQ(p.Describe(), want);
 }
 #endif
 
@@ -146,6 +155,8 @@ TEST(OpenSslProbePlanTest, AFileWithoutThoseBytesKeepsTheEntries) {
   EXPECT_EQ(p.write, 0x300u);
   EXPECT_EQ(p.write_ex, 0x400u);
   EXPECT_EQ(p.free, 0x500u);
+  EXPECT_EQ(p.Describe(), "SSL_read@0x100 SSL_read_ex@0x200 SSL_write@0x300 SSL_write_ex@0x400 "
+                          "SSL_free@0x500");
   // A file that is not there: the entries too, and nothing crashes.
   const OpenSslProbePlan q = PlanOpenSslProbes("/nonexistent/libssl.so.3", s);
   EXPECT_EQ(q.read, 0x100u);

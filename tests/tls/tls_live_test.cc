@@ -13,6 +13,7 @@
 
 #include "app_support.h"
 #include "reqmon/capture/targets.h"
+#include "reqmon/capture/tls_probes.h"
 
 namespace reqmon {
 namespace {
@@ -96,6 +97,20 @@ TEST_F(TlsLiveTest, NginxHttpsCountsExactlyLikePlainHttpAndReplaysTheSame) {
   EXPECT_EQ(s["capture"]["kernel_tls_unbound"], 0);
   EXPECT_EQ(s["tls_not_covered"].size(), 0u);
   EXPECT_EQ(s["tls"]["hooked_processes"].size(), 3u);
+  // Each names where its probes are: the plan for the libssl it maps, which for Debian's
+  // OpenSSL 3 is one probe on each internal function (probe_site_test.cc pins that plan).
+  for (const auto& h : s["tls"]["hooked_processes"]) {
+    const std::string lib = h["library"];
+    OpenSslSymbols syms;
+    std::string err;
+    ASSERT_TRUE(FindOpenSslSymbols(lib, &syms, &err)) << err;
+    const OpenSslProbePlan plan = PlanOpenSslProbes(lib, syms);
+    EXPECT_EQ(h["probes"], plan.Describe()) << lib;
+    if (plan.read_inner) {
+      EXPECT_NE(h["probes"].get<std::string>().find("SSL_read+SSL_read_ex@"), std::string::npos);
+      EXPECT_EQ(h["probes"].get<std::string>().find("SSL_read@"), std::string::npos);
+    }
+  }
   // nginx's own access log agrees on the count.
   EXPECT_EQ(Lines(nginx.access_log()), 46);
 

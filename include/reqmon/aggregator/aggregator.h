@@ -110,6 +110,7 @@ struct TlsProcessInfo {
   std::string comm;
   bool covered = false;
   std::string library;  ///< the file hooked, when covered
+  std::string probes;   ///< where in it, when covered (OpenSslProbePlan::Describe())
   std::string reason;   ///< why not, when not covered
 };
 

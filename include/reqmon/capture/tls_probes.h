@@ -57,6 +57,9 @@ struct OpenSslSymbols {
 struct OpenSslProbePlan {
   uint64_t read = 0, read_ex = 0, write = 0, write_ex = 0, free = 0;
   bool read_inner = false, write_inner = false;
+  /// Where each probe is, for /stats: "SSL_read+SSL_read_ex@0x35290(inner)", "SSL_read@0x35430",
+  /// ... (file offsets in hex), space-separated.
+  std::string Describe() const;
 };
 
 /// Plans the probes for the file at `path` whose symbols are `s`.
@@ -76,6 +79,7 @@ struct TlsProcess {
   std::string comm;
   bool covered = false;   ///< probes attached
   std::string library;    ///< the file hooked (as the process sees it), when covered
+  std::string probes;     ///< where the probes are in it (OpenSslProbePlan::Describe())
   std::string reason;     ///< why not, when not covered ("" if it shows no sign of TLS)
   bool tls_seen = false;  ///< ciphertext seen on one of its connections
 };
