@@ -81,10 +81,10 @@ bool CallsDirectly(std::span<const uint8_t> c, uint64_t off, uint64_t target) {
   return false;
 }
 
-std::string ReadFileBytes(const std::string& path, uint64_t off, size_t n) {
-  std::string out(n, '\0');
+std::vector<uint8_t> ReadFileBytes(const std::string& path, uint64_t off, size_t n) {
+  std::vector<uint8_t> out(n);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "";
+  if (fd < 0) return {};
   ssize_t got = pread(fd, out.data(), n, static_cast<off_t>(off));
   close(fd);
   out.resize(got > 0 ? static_cast<size_t>(got) : 0);

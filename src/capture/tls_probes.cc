@@ -153,37 +153,33 @@ bool FindOpenSslSymbols(const std::string& path, OpenSslSymbols* out, std::strin
 OpenSslProbePlan PlanOpenSslProbes(const std::string& path, const OpenSslSymbols& s) {
   namespace ps = probe_site;
   auto code = [&](uint64_t off, size_t n) { return ps::ReadFileBytes(path, off, n); };
-  auto bytes = [](const std::string& c) {
-    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(c.data()), c.size());
-  };
-  auto cheap = [&](uint64_t off) { return off ? ps::CheapEntry(bytes(code(off, 16)), off) : 0; };
+  auto cheap = [&](uint64_t off) { return off ? ps::CheapEntry(code(off, 16), off) : 0; };
   // SSL_x_ex a pass-through wrapper of an internal function T that SSL_x calls, T starting with
   // an emulated instruction: T's site, else 0. SSL_x's whole body (its symbol's size) is
   // searched for the call, and nothing past it.
   auto inner = [&](uint64_t plain, uint64_t plain_size, uint64_t ex) -> uint64_t {
     if (!plain || !ex || !plain_size || plain_size > 4096) return 0;
-    uint64_t t = ps::PassThroughCallee(bytes(code(ex, 16)), ex);
+    uint64_t t = ps::PassThroughCallee(code(ex, 16), ex);
     if (!t) return 0;
-    std::string tc = code(t, 16);
-    uint64_t site = ps::CheapEntry(bytes(tc), t);
-    if (site - t >= tc.size() || !ps::Emulated(bytes(tc).subspan(site - t))) return 0;
-    return ps::CallsDirectly(bytes(code(plain, plain_size)), plain, t) ? site : 0;
+    const std::vector<uint8_t> tc = code(t, 16);
+    uint64_t site = ps::CheapEntry(tc, t);
+    if (site - t >= tc.size() || !ps::Emulated(std::span(tc).subspan(site - t))) return 0;
+    return ps::CallsDirectly(code(plain, plain_size), plain, t) ? site : 0;
+  };
+  // One direction (read or write): the inner site for both calls, or each call on its own.
+  auto plan = [&](uint64_t plain, uint64_t plain_size, uint64_t ex, uint64_t* plain_site,
+                  uint64_t* ex_site, bool* is_inner) {
+    if (uint64_t t = inner(plain, plain_size, ex)) {
+      *ex_site = t;
+      *is_inner = true;
+    } else {
+      *plain_site = cheap(plain);
+      *ex_site = cheap(ex);
+    }
   };
   OpenSslProbePlan p;
-  if (uint64_t t = inner(s.ssl_read, s.ssl_read_size, s.ssl_read_ex)) {
-    p.read_ex = t;
-    p.read_inner = true;
-  } else {
-    p.read = cheap(s.ssl_read);
-    p.read_ex = cheap(s.ssl_read_ex);
-  }
-  if (uint64_t t = inner(s.ssl_write, s.ssl_write_size, s.ssl_write_ex)) {
-    p.write_ex = t;
-    p.write_inner = true;
-  } else {
-    p.write = cheap(s.ssl_write);
-    p.write_ex = cheap(s.ssl_write_ex);
-  }
+  plan(s.ssl_read, s.ssl_read_size, s.ssl_read_ex, &p.read, &p.read_ex, &p.read_inner);
+  plan(s.ssl_write, s.ssl_write_size, s.ssl_write_ex, &p.write, &p.write_ex, &p.write_inner);
   p.free = cheap(s.ssl_free);
   return p;
 }

@@ -106,18 +106,16 @@ TEST(OpenSslProbePlanTest, SystemLibsslIsProbedOnItsInternalFunctionsAtEmulatedI
   EXPECT_EQ(p.write, 0u);
   for (uint64_t site : {p.read_ex, p.write_ex, p.free}) {
     ASSERT_GT(site, 0u);
-    const std::string b = ps::ReadFileBytes(lib, site, 8);
+    const Code b = ps::ReadFileBytes(lib, site, 8);
     ASSERT_EQ(b.size(), 8u);
-    EXPECT_TRUE(ps::Emulated({reinterpret_cast<const uint8_t*>(b.data()), b.size()}))
-        << std::hex << site;
+    EXPECT_TRUE(ps::Emulated(b)) << std::hex << site;
   }
   // The internal functions are neither wrapper, and each wrapper and SSL_read/SSL_write call it.
   EXPECT_NE(p.read_ex, s.ssl_read_ex);
   EXPECT_NE(p.write_ex, s.ssl_write_ex);
   EXPECT_NE(p.read_ex, p.write_ex);
   auto calls = [&](uint64_t from, uint64_t size, uint64_t to) {
-    const std::string b = ps::ReadFileBytes(lib, from, size);
-    return ps::CallsDirectly({reinterpret_cast<const uint8_t*>(b.data()), b.size()}, from, to);
+    return ps::CallsDirectly(ps::ReadFileBytes(lib, from, size), from, to);
   };
   EXPECT_TRUE(calls(s.ssl_read, s.ssl_read_size, p.read_ex));
   EXPECT_TRUE(calls(s.ssl_read_ex, 16, p.read_ex));

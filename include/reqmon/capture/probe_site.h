@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace reqmon::probe_site {
 
@@ -39,7 +40,7 @@ uint64_t PassThroughCallee(std::span<const uint8_t> code, uint64_t off);
 /// Whether the code at `off` holds a direct call (call rel32) to `target`.
 bool CallsDirectly(std::span<const uint8_t> code, uint64_t off, uint64_t target);
 
-/// Up to `n` bytes of a file from file offset `off` ("" when it cannot be read).
-std::string ReadFileBytes(const std::string& path, uint64_t off, size_t n);
+/// Up to `n` bytes of a file from file offset `off` (none when it cannot be read).
+std::vector<uint8_t> ReadFileBytes(const std::string& path, uint64_t off, size_t n);
 
 }  // namespace reqmon::probe_site
