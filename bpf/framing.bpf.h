@@ -9,7 +9,9 @@
  * the rest of the record, only the head is copied: user space skips the uncopied rest of the
  * record exactly, as a gap inside a Content-Length body. Where the body goes on past the record,
  * the connection's state (socket local storage, default build) remembers how much of it is still
- * to come, and the records that carry only body bytes are sent without payload.
+ * to come, and the records that carry only body bytes are sent without payload. A response head
+ * written in a record of its own (head_alone) is scanned too, for the same: its body follows in
+ * records of their own.
  *
  * The kernel never skips what user space would need: a record that holds more than the body
  * (pipelined messages after it), a chunked body, a response that has no body whatever its
@@ -119,11 +121,13 @@ static __always_inline __s64 content_length(struct rq_scratch *s)
 }
 
 /* Whether the record whose first `valid` bytes are at s->payload (ret bytes in all, going in
- * direction dir; valid is the window, or the whole record when it is smaller) is a head followed only by its Content-Length body, so that the head alone
- * need be copied. Returns the head's length, or 0 to copy the record as usual. With st (the
- * connection's state), a body that goes on past the record is remembered there. */
+ * direction dir; valid is the window, or the whole record when it is smaller) is a head followed
+ * only by its Content-Length body, so that the head alone need be copied. Returns the head's
+ * length, or 0 to copy the record as usual. With st (the connection's state), a body that goes on
+ * past the record is remembered there. alone: the record is a whole response head (head_alone),
+ * whose body may start in the next record. */
 static __always_inline __u32 head_only(struct rq_scratch *s, __u32 valid, long ret, __u8 dir,
-				       struct rq_sk_state *st)
+				       struct rq_sk_state *st, bool alone)
 {
 	const __u32 w = RQ_HEAD_WINDOW;
 	const __u8 *p = s->payload;
@@ -158,10 +162,35 @@ static __always_inline __u32 head_only(struct rq_scratch *s, __u32 valid, long r
 		return 0;
 	if (body < cl) {
 		/* The body goes on in later records: only a connection with state can follow it. A
-		 * response with no body byte here may be a HEAD's (no body at all). */
-		if (!st || (dir == RQ_DIR_EGRESS && body == 0))
+		 * response with no body byte here may be a HEAD's (no body at all), unless it is a
+		 * head written on its own on a connection that carried no HEAD request (checked
+		 * above). */
+		if (!st || (dir == RQ_DIR_EGRESS && body == 0 && !alone))
 			return 0;
 		st->body_left[dir & 1] = cl - body;
+		/* After a head written alone, the body's first record is checked for a status line
+		 * (build_data). */
+		if (dir == RQ_DIR_EGRESS)
+			st->body_unsure = alone;
 	}
 	return end;
+}
+
+/* Whether the len bytes copied at s->payload (the whole record, len <= RQ_HEAD_WINDOW) end with a
+ * head's blank line: a response head written on its own, its body to follow in writes of their
+ * own (Python's http.server, nginx's sendfile, a server that flushes its head first). Then
+ * head_only() scans it, so that the body's records need not be copied; any other small record
+ * pays these few instructions, not the scan. Such a head may have no body (a HEAD request's
+ * answer on a connection where the kernel saw no HEAD: pipelined behind another request), so
+ * the first record after it is checked for a status line (build_data, body_unsure). Where that
+ * record is a sendfile (nginx with sendfile on), the connection scans such heads no more
+ * (sendfile_bodies): sendfile copies nothing, so there is nothing to save. */
+static __always_inline bool head_alone(struct rq_scratch *s, __u32 len)
+{
+	__u32 at = len - 4;
+
+	/* The mask bounds the offset for the verifier; the empty asm keeps it. */
+	asm volatile("" : "+r"(at));
+	at &= RQ_HEAD_WINDOW - 1;
+	return *(const __u32 *)(s->payload + at) == 0x0a0d0a0d; /* "\r\n\r\n" */
 }

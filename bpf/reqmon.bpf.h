@@ -112,7 +112,11 @@ struct rq_sk_state {
 	__u64 queued;       /* when the oldest unread bytes arrived, 0: none or not known */
 	__u8 head_method;   /* a HEAD request was read on this connection */
 	__u8 queue_on;      /* an observed process reads requests here: time its arrivals */
-	__u8 pad[6];
+	__u8 body_unsure;   /* body_left[egress] comes from a head written alone: not one byte of
+			     * that body was seen yet, and the head may have had none (head_alone) */
+	__u8 sendfile_bodies; /* a body after a head written alone went by sendfile: such heads are
+			       * not scanned on this connection any more (nothing to save) */
+	__u8 pad[4];
 	struct rq_h2_state h2; /* HTTP/2 frames (h2frames.bpf.h) */
 };
 
@@ -740,6 +744,20 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 	if (st) {
 		__u64 *left = &st->body_left[a->direction & 1];
 
+		/* The first record after a head written alone: a status line there means that head
+		 * had no body after all (the answer to a HEAD request the kernel did not see, such
+		 * as one pipelined behind another request). Its first bytes tell (a sendfile's are
+		 * a body's). */
+		if (*left && st->body_unsure && a->direction == RQ_DIR_EGRESS) {
+			st->body_unsure = 0;
+			if (a->syscall == RQ_SYS_SENDFILE)
+				st->sendfile_bodies = 1;
+			else if (copy_payload(s, a, 9) == 9 &&
+			    (*(const __u64 *)s->payload & 0x00ffffffffffffffULL) ==
+				    RQ_LE8('H', 'T', 'T', 'P', '/', '1', '.', 0) &&
+			    s->payload[8] == ' ')
+				*left = 0;
+		}
 		/* Only bytes of a body whose length the head gave: count them, copy nothing. */
 		if (*left >= (__u64)ret) {
 			*left -= ret;
@@ -755,7 +773,7 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 		 * it. The scan reads the whole window, but what it finds past the bytes copied is
 		 * never taken (head_only: the head's end within them, and the lines before it). */
 		if (len >= 16) {
-			head = head_only(s, len, ret, a->direction, st);
+			head = head_only(s, len, ret, a->direction, st, false);
 			if (head) {
 				len = head;
 				count_n(RQ_STAT_BODY_SKIPPED, ret - head);
@@ -787,7 +805,11 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 	 * need not be copied. */
 	if (st && want <= RQ_HEAD_WINDOW && a->direction == RQ_DIR_INGRESS && len >= 16 &&
 	    s->payload[0] == 'P')
-		head_only(s, len, ret, a->direction, st);
+		head_only(s, len, ret, a->direction, st, false);
+	/* A response head written on its own: its body's later writes need not be copied. */
+	if (st && a->direction == RQ_DIR_EGRESS && len == ret && len >= 16 && len <= RQ_HEAD_WINDOW &&
+	    !st->sendfile_bodies && head_alone(s, len))
+		head_only(s, len, ret, a->direction, st, true);
 	/* A HEAD request: the responses on this connection may give a length they do not send. */
 	if (st && a->direction == RQ_DIR_INGRESS && len >= 5 && s->payload[0] == 'H' &&
 	    s->payload[1] == 'E' && s->payload[2] == 'A' && s->payload[3] == 'D' && s->payload[4] == ' ')

@@ -230,8 +230,8 @@ static __always_inline int socket_data(struct rq_args *a, long ret, __u64 id, __
 		tls_on_socket(a->sk, a->fd, a->direction, ret, id, now);
 		return 0;
 	}
-	if (a->syscall == RQ_SYS_SENDFILE)
-		return emit_data(a, ret, id, now);
+	/* sendfile's bytes are counted, never copied (build_data), but they go through the
+	 * connection's state: they may be the body its last head announced. */
 	s = build_data(a, ret, id, now, st, st ? &st->h2 : NULL);
 	if (!s)
 		return 0;

@@ -6,6 +6,8 @@ to the log file as "METHOD PATH STATUS REQUEST_BYTES RESPONSE_BYTES", the ground
 
   GET /len/N        head and N body bytes (Content-Length) in one write
   GET /split/N      the head in one write, the body in writes of at most 64 KiB
+  GET /sendfile/N   the head in one write, the body by sendfile(2) from a file (as nginx with
+                    sendfile on)
   GET /chunked/N    N body bytes chunked (chunks of 1000 bytes and a last short one)
   GET /iov/N        head and N body bytes as two iovecs of one sendmsg (as nginx's writev)
   GET /iovsplit/N   the same with the head cut in two iovecs (the status line on its own)
@@ -20,6 +22,7 @@ usage: framing_server.py PORT LOGFILE
 """
 import socket
 import sys
+import tempfile
 import threading
 
 port, log_path = int(sys.argv[1]), sys.argv[2]
@@ -47,7 +50,7 @@ def respond(method, path):
             body += b"%x\r\n" % n + b"c" * n + b"\r\n"
             left -= n
         return 200, [head + body + b"0\r\n\r\n"]
-    if kind in ("len", "split", "iov", "iovsplit", "iovmix"):
+    if kind in ("len", "split", "iov", "iovsplit", "iovmix", "sendfile"):
         head = f"HTTP/1.1 200 OK\r\nContent-Length: {arg}\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
         body = b"" if method == "HEAD" else bytes((i * 7) & 0xFF for i in range(arg))
         if kind == "len":
@@ -58,20 +61,39 @@ def respond(method, path):
             return 200, [[head[:17], head[17:], body]]
         if kind == "iovmix":
             return 200, [[head + body[:10], body[10:]]]
+        if kind == "sendfile":
+            return 200, [head, SendFile(body)]
         return 200, [head] + [body[i:i + 65536] for i in range(0, len(body), 65536)]
     if kind == "upload":
         return 200, [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
     return 404, [b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"]
 
 
+class SendFile:
+    """A write of these bytes by sendfile(2), from a temporary file."""
+
+    def __init__(self, data):
+        self.data = data
+
+
 def size(write):
+    if isinstance(write, SendFile):
+        return len(write.data)
     return len(write) if isinstance(write, bytes) else sum(len(v) for v in write)
 
 
 def send(conn, write):
-    """Writes one write: sendall, or sendmsg of its iovecs (and whatever a short send left)."""
+    """Writes one write: sendall, sendfile, or sendmsg of its iovecs (and whatever a short send
+    left)."""
     if isinstance(write, bytes):
         conn.sendall(write)
+        return
+    if isinstance(write, SendFile):
+        with tempfile.TemporaryFile() as f:
+            f.write(write.data)
+            f.flush()
+            f.seek(0)
+            conn.sendfile(f)  # os.sendfile on a blocking socket; nothing for 0 bytes
         return
     sent = conn.sendmsg(write)
     rest = b"".join(write)[sent:]
@@ -108,9 +130,10 @@ def serve(conn):
                 status, writes = respond(method, path)
                 log(f"{method} {path} {status} {req_bytes} {sum(size(w) for w in writes)}")
                 batch.append(writes)
-            if len(batch) == 1:
-                for w in batch[0]:
-                    send(conn, w)
+            if len(batch) == 1 or any(isinstance(w, SendFile) for writes in batch for w in writes):
+                for writes in batch:
+                    for w in writes:
+                        send(conn, w)
             elif any(not isinstance(w, bytes) for writes in batch for w in writes):
                 iovs = [v for writes in batch for w in writes for v in ([w] if isinstance(w, bytes) else w)]
                 send(conn, iovs)
