@@ -829,12 +829,3 @@ static __always_inline void submit_data(struct rq_scratch *s, __u32 stat)
 		count(stat);
 }
 
-/* Submits one data record: the data described by *a, ret bytes moved. */
-static __always_inline int emit_data(const struct rq_args *a, long ret, __u64 id, __u64 now)
-{
-	struct rq_scratch *s = build_data(a, ret, id, now, NULL, NULL);
-
-	if (s)
-		submit_data(s, a->flags & RQ_DATA_TLS ? RQ_STAT_TLS_DATA : RQ_STAT_DATA);
-	return 0;
-}
