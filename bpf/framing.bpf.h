@@ -120,6 +120,14 @@ static __always_inline __s64 content_length(struct rq_scratch *s)
 	return i == 0 || i == 16 ? -1 : n;
 }
 
+/* Whether the 9 bytes at p start an HTTP/1.x status line ("HTTP/1.x "). */
+static __always_inline bool status_line(const __u8 *p)
+{
+	return (*(const __u64 *)p & 0x00ffffffffffffffULL) ==
+		       RQ_LE8('H', 'T', 'T', 'P', '/', '1', '.', 0) &&
+	       p[8] == ' ';
+}
+
 /* Whether the record whose first `valid` bytes are at s->payload (ret bytes in all, going in
  * direction dir; valid is the window, or the whole record when it is smaller) is a head followed
  * only by its Content-Length body, so that the head alone need be copied. Returns the head's
@@ -137,8 +145,7 @@ static __always_inline __u32 head_only(struct rq_scratch *s, __u32 valid, long r
 	if (dir == RQ_DIR_EGRESS) {
 		__u32 status;
 
-		if ((*(const __u64 *)p & 0x00ffffffffffffffULL) != RQ_LE8('H', 'T', 'T', 'P', '/', '1', '.', 0) ||
-		    p[8] != ' ')
+		if (!status_line(p))
 			return 0;
 		status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
 		/* Responses without a body, whatever their Content-Length says. */

@@ -752,10 +752,7 @@ static __always_inline struct rq_scratch *build_data(const struct rq_args *a, lo
 			st->body_unsure = 0;
 			if (a->syscall == RQ_SYS_SENDFILE)
 				st->sendfile_bodies = 1;
-			else if (copy_payload(s, a, 9) == 9 &&
-			    (*(const __u64 *)s->payload & 0x00ffffffffffffffULL) ==
-				    RQ_LE8('H', 'T', 'T', 'P', '/', '1', '.', 0) &&
-			    s->payload[8] == ' ')
+			else if (copy_payload(s, a, 9) == 9 && status_line(s->payload))
 				*left = 0;
 		}
 		/* Only bytes of a body whose length the head gave: count them, copy nothing. */
