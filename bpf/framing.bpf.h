@@ -100,6 +100,7 @@ static long scan_block(__u64 index, void *ctx)
  * global function returns a value); what it found is in s->scan. */
 RQ_SCAN_FN int scan_head(struct rq_scratch *s)
 {
+	/* The verifier checks a global function for any argument its type allows, NULL included. */
 	if (!s)
 		return 0;
 	s->scan.end = 0;
