@@ -83,6 +83,10 @@ const llhttp_settings_t& HttpConnection::Settings() {
 
 int HttpConnection::OnMessageBegin(llhttp_t* p) {
   Stream& s = *static_cast<Stream*>(p->data);
+  // llhttp 8.1 clears its Content-Length after a message only when the connection stays open;
+  // with lenient keep-alive it parses on, and the Content-Length of a bodiless response before
+  // (HEAD, 1xx, 204, 304) would have the next one's digits added to it.
+  p->content_length = 0;
   s.in_message = true;
   s.headers_done = false;
   s.upgrade_next = false;
