@@ -124,7 +124,9 @@ void Http2LiveTest::NginxHttp2IsExact(bool tls) {
   EXPECT_NE(prom.find("reqmon_http_requests_by_protocol_total{protocol=\"HTTP/2\"} 304"),
             std::string::npos);
   EXPECT_EQ(st["tls"]["requests"], tls ? 304 : 0);
-  if (tls) EXPECT_EQ(st["capture"]["kernel_tls_unbound"], 0);
+  if (tls) {
+    EXPECT_EQ(st["capture"]["kernel_tls_unbound"], 0);
+  }
 }
 
 TEST_F(Http2LiveTest, H2cNginxWithH2loadAndCurlIsExact) { NginxHttp2IsExact(false); }
