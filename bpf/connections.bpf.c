@@ -31,12 +31,28 @@ static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct soc
 enum { RQ_TCP_ESTABLISHED = 1, RQ_TCP_SYN_SENT = 2, RQ_TCP_SYN_RECV = 3, RQ_TCP_FIN_WAIT1 = 4,
        RQ_TCP_CLOSE = 7, RQ_TCP_CLOSE_WAIT = 8, RQ_TCP_LAST_ACK = 9, RQ_TCP_LISTEN = 10 };
 
-SEC("raw_tracepoint/inet_sock_set_state")
-int inet_sock_set_state(struct bpf_raw_tracepoint_args *ctx)
+/* A peer's reset (or a timeout) closes a socket in softirq, outside any syscall of the process
+ * that holds it, and that process's close() later changes no state. The socket's storage names
+ * the observed process that last read or wrote on it, and its fd: the close is reported for them,
+ * so that what was left unanswered is counted at once, not when the fd is reused. */
+static __always_inline void close_for_owner(struct sock *sk)
+{
+	struct rq_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
+	__u64 id;
+
+	if (!st || !st->owner_tgid)
+		return;
+	id = ((__u64)st->owner_tgid << 32) | st->owner_tgid;
+	st->owner_tgid = 0;
+	submit_conn(RQ_EV_CLOSE, id, st->owner_fd, sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE, 0,
+		    bpf_ktime_get_ns());
+}
+
+/* tp_btf rather than raw_tracepoint: the socket is a typed pointer, which its storage needs. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct sock *sk = (struct sock *)ctx->args[0];
-	int oldstate = (int)ctx->args[1], newstate = (int)ctx->args[2];
 	struct pt_regs *regs;
 	long nr;
 
@@ -64,10 +80,15 @@ int inet_sock_set_state(struct bpf_raw_tracepoint_args *ctx)
 	} else if (newstate != RQ_TCP_SYN_SENT) {
 		return 0;
 	}
-	if (!is_target(id >> 32) || !sk)
+	if (!sk)
 		return 0;
+	if (!is_target(id >> 32)) {
+		if (newstate == RQ_TCP_CLOSE)
+			close_for_owner(sk);
+		return 0;
+	}
 	/* State changes in softirq (a FIN or RST arriving) run on whatever task was interrupted;
-	 * only the ones inside the process's own connect, close or shutdown count. */
+	 * only the ones inside the process's own connect, close or shutdown count as its own. */
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	nr = RQ_NR(regs);
 	if (newstate == RQ_TCP_SYN_SENT) {
@@ -77,8 +98,11 @@ int inet_sock_set_state(struct bpf_raw_tracepoint_args *ctx)
 			    RQ_SYS_CONNECT, 0, bpf_ktime_get_ns());
 		return 0;
 	}
-	if (nr != NR_CLOSE && nr != NR_SHUTDOWN)
+	if (nr != NR_CLOSE && nr != NR_SHUTDOWN) {
+		if (newstate == RQ_TCP_CLOSE)
+			close_for_owner(sk);
 		return 0;
+	}
 	submit_conn(RQ_EV_CLOSE, id, PT_REGS_PARM1_SYSCALL(regs), sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE,
 		    0, bpf_ktime_get_ns());
 	return 0;

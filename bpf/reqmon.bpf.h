@@ -117,6 +117,8 @@ struct rq_sk_state {
 	__u8 sendfile_bodies; /* a body after a head written alone went by sendfile: such heads are
 			       * not scanned on this connection any more (nothing to save) */
 	__u8 pad[4];
+	__u32 owner_tgid;   /* the observed process that last read or wrote here, and its fd: */
+	__s32 owner_fd;     /* a reset closes the socket outside any syscall of the owner's */
 	struct rq_h2_state h2; /* HTTP/2 frames (h2frames.bpf.h) */
 };
 

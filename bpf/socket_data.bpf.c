@@ -77,6 +77,10 @@ static __always_inline int sock_data(struct sock *sk_raw, int ret, int flags, __
 	a.sk = (__u64)sk_raw;
 	a.direction = dir;
 	st = bpf_sk_storage_get(&sk_state, sk_raw, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (st) {
+		st->owner_tgid = id >> 32;
+		st->owner_fd = a.fd;
+	}
 	if (dir == RQ_DIR_INGRESS)
 		a.ts_queued = queue_take(sk_raw, st);
 	return socket_data(&a, ret, id, now, st);

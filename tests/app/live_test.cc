@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <regex>
 #include <set>
 #include <thread>
@@ -468,6 +469,74 @@ for req in [b'GET /big-cookie HTTP/1.1\r\nHost: x\r\nCookie: c=' + b'a' * (48 * 
   const json recent = GetJson(Url("/requests"));
   for (const auto& e : recent["requests"]) methods.insert(e["method"].get<std::string>() + " " + e["path"].get<std::string>());
   EXPECT_EQ(methods, (std::set<std::string>{"GET /big-cookie", "(unparsed) (unparsed)"}));
+}
+
+}  // namespace
+}  // namespace reqmon
+
+namespace reqmon {
+namespace {
+
+// A client that resets its connection (SO_LINGER 0) closes the server's socket in softirq,
+// outside any syscall of the server's, and the server's own close() then changes no TCP state:
+// the close is reported for the process that last read or wrote on the socket (its storage names
+// it). So a request left unanswered is counted incomplete at once, not when the fd is reused,
+// and no connection stays open in reqmon after the server is done with it.
+const char* kResetClient = R"PY(
+import socket, struct, sys, time
+port, path, read_answer = int(sys.argv[1]), sys.argv[2], sys.argv[3] == '1'
+s = socket.create_connection(('127.0.0.1', port))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % path).encode())
+if read_answer:
+    print(s.recv(65536).split(b'\r\n')[0].decode())
+else:
+    time.sleep(0.005)
+s.close()
+)PY";
+
+json StatsWhen(const std::function<std::string()>& url, const std::function<bool(const json&)>& ok) {
+  json s;
+  for (int i = 0; i < 50; ++i) {
+    s = GetJson(url());
+    if (ok(s)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return s;
+}
+
+TEST_F(LiveTest, ResetConnectionsCloseAtOnce) {
+  testing::Nginx nginx;
+  StartReqmon({"--pid", std::to_string(nginx.master_pid())});
+  for (int i = 0; i < 3; ++i) {  // answered, then reset while nginx keeps it alive
+    int st = 0;
+    std::string out = testing::Run("python3 -c \"" + std::string(kResetClient) + "\" " +
+                                   std::to_string(nginx.port()) + " /api/reset 1", &st);
+    ASSERT_EQ(st, 0) << out;
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\n");
+  }
+  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+    return j["total_requests"] == 3 && j["capture"]["connections_open"] == 0;
+  });
+  EXPECT_EQ(s["total_requests"], 3);
+  EXPECT_EQ(s["incomplete_requests"], 0);
+  EXPECT_EQ(s["capture"]["connections_open"], 0) << "a reset connection was never closed";
+}
+
+TEST_F(LiveTest, RequestLeftUnansweredByAResetIsIncompleteAtOnce) {
+  testing::SlowUpstream slow;  // answers /api/3 after 40 ms: the client has reset by then
+  StartReqmon({"--port", std::to_string(slow.port())});
+  int st = 0;
+  std::string out = testing::Run("python3 -c \"" + std::string(kResetClient) + "\" " +
+                                 std::to_string(slow.port()) + " /api/3 0", &st);
+  ASSERT_EQ(st, 0) << out;
+  // No other connection follows, so the fd is never reused: only the reset can close it.
+  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+    return j["incomplete_requests"] == 1 && j["capture"]["connections_open"] == 0;
+  });
+  EXPECT_EQ(s["incomplete_requests"], 1);
+  EXPECT_EQ(s["total_requests"], 0);
+  EXPECT_EQ(s["capture"]["connections_open"], 0);
 }
 
 }  // namespace
