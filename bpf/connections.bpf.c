@@ -6,20 +6,6 @@
 #include "reqmon.bpf.h"
 #include "tls.bpf.h"
 
-static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct sock *sk, __u8 role,
-					__u8 sys, __s32 ret, __u64 ts_enter)
-{
-	struct rq_conn_event ev = {};
-
-	fill_header(&ev.h, type, id, fd, ts_enter, bpf_ktime_get_ns());
-	fill_endpoints(sk, &ev.ep);
-	ev.role = role;
-	ev.syscall = sys;
-	ev.ret = ret;
-	if (rq_output(&ev, sizeof(ev)) == 0)
-		count(RQ_STAT_CONN);
-}
-
 #ifndef RQ_COMPAT
 /* Default build: connections from the TCP state changes the observed process makes itself, so
  * that no syscall tracepoint is attached (one would send every syscall of every process on the
@@ -34,18 +20,22 @@ enum { RQ_TCP_ESTABLISHED = 1, RQ_TCP_SYN_SENT = 2, RQ_TCP_SYN_RECV = 3, RQ_TCP_
 /* A peer's reset (or a timeout) closes a socket in softirq, outside any syscall of the process
  * that holds it, and that process's close() later changes no state. The socket's storage names
  * the observed process that last read or wrote on it, and its fd: the close is reported for them,
- * so that what was left unanswered is counted at once, not when the fd is reused. */
-static __always_inline void close_for_owner(struct sock *sk)
+ * so that what was left unanswered is counted at once, not when the fd is reused. Over loopback
+ * the reset is often handled inside the owner's own write (the peer answers the data it sends
+ * with the reset, and the socket takes it as the write releases it): the bytes of that write
+ * still count, so sock_data reports the close after them. */
+static __always_inline void reset_close(struct sock *sk, __u64 id, long nr)
 {
 	struct rq_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
-	__u64 id;
 
 	if (!st || !st->owner_tgid)
 		return;
-	id = ((__u64)st->owner_tgid << 32) | st->owner_tgid;
-	st->owner_tgid = 0;
-	submit_conn(RQ_EV_CLOSE, id, st->owner_fd, sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE, 0,
-		    bpf_ktime_get_ns());
+	if ((id >> 32) == st->owner_tgid &&
+	    (data_syscall(nr, RQ_DIR_INGRESS) || data_syscall(nr, RQ_DIR_EGRESS))) {
+		st->close_pending = 1;
+		return;
+	}
+	close_for_owner(sk, st);
 }
 
 /* tp_btf rather than raw_tracepoint: the socket is a typed pointer, which its storage needs. */
@@ -84,7 +74,7 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (!is_target(id >> 32)) {
 		if (newstate == RQ_TCP_CLOSE)
-			close_for_owner(sk);
+			reset_close(sk, id, -1);
 		return 0;
 	}
 	/* State changes in softirq (a FIN or RST arriving) run on whatever task was interrupted;
@@ -100,7 +90,7 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (nr != NR_CLOSE && nr != NR_SHUTDOWN) {
 		if (newstate == RQ_TCP_CLOSE)
-			close_for_owner(sk);
+			reset_close(sk, id, nr);
 		return 0;
 	}
 	submit_conn(RQ_EV_CLOSE, id, PT_REGS_PARM1_SYSCALL(regs), sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE,

@@ -34,6 +34,8 @@
 #define RQ_S_IFSOCK 0140000
 #define RQ_EINPROGRESS 115
 #define RQ_EAGAIN 11
+#define RQ_EPIPE 32
+#define RQ_ECONNRESET 104
 #define RQ_MSG_PEEK 2
 
 /* Syscall arguments: stashed at sys_enter and picked up at sys_exit (compat build), or read
@@ -116,9 +118,11 @@ struct rq_sk_state {
 			     * that body was seen yet, and the head may have had none (head_alone) */
 	__u8 sendfile_bodies; /* a body after a head written alone went by sendfile: such heads are
 			       * not scanned on this connection any more (nothing to save) */
-	__u8 pad[4];
+	__u8 close_pending; /* closed by a reset inside the owner's own read or write: reported
+			     * after the bytes that call moved (sock_data) */
+	__u8 pad[3];
 	__u32 owner_tgid;   /* the observed process that last read or wrote here, and its fd: */
-	__s32 owner_fd;     /* a reset closes the socket outside any syscall of the owner's */
+	__s32 owner_fd;     /* a reset closes the socket outside any close of the owner's */
 	struct rq_h2_state h2; /* HTTP/2 frames (h2frames.bpf.h) */
 };
 
@@ -643,6 +647,36 @@ static __always_inline long rq_output(void *data, __u64 size)
 	}
 	return 0;
 }
+
+/* A connection record (opened or closed) of the observed thread id on its fd. */
+static __always_inline void submit_conn(__u32 type, __u64 id, int fd, struct sock *sk, __u8 role,
+					__u8 sys, __s32 ret, __u64 ts_enter)
+{
+	struct rq_conn_event ev = {};
+
+	fill_header(&ev.h, type, id, fd, ts_enter, bpf_ktime_get_ns());
+	fill_endpoints(sk, &ev.ep);
+	ev.role = role;
+	ev.syscall = sys;
+	ev.ret = ret;
+	if (rq_output(&ev, sizeof(ev)) == 0)
+		count(RQ_STAT_CONN);
+}
+
+#ifndef RQ_COMPAT
+/* The close of a socket that a reset (or a timeout) closed outside any close of its owner's:
+ * reported once, for the observed process that last read or wrote on it and its fd. A function
+ * of its own (not inlined): its record on the stack would not fit in sock_data's frame. */
+static __noinline void close_for_owner(struct sock *sk, struct rq_sk_state *st)
+{
+	__u64 id = ((__u64)st->owner_tgid << 32) | st->owner_tgid;
+
+	st->owner_tgid = 0;
+	st->close_pending = 0;
+	submit_conn(RQ_EV_CLOSE, id, st->owner_fd, sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE, 0,
+		    bpf_ktime_get_ns());
+}
+#endif
 
 /* Copies up to want bytes of the data described by *a into s->payload; returns bytes copied. A
  * function of its own (not inlined): build_data calls it from several places, and the verifier

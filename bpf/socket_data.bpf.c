@@ -56,6 +56,12 @@ static __always_inline int sock_data(struct sock *sk_raw, int ret, int flags, __
 			a.direction = dir;
 			return socket_data(&a, ret, id, 0, NULL);
 		}
+		/* The call that found the socket reset (reset_close). */
+		if (ret == -RQ_ECONNRESET || ret == -RQ_EPIPE) {
+			st = bpf_sk_storage_get(&sk_state, sk_raw, 0, 0);
+			if (st && st->close_pending && st->owner_tgid)
+				close_for_owner(sk_raw, st);
+		}
 		return 0;
 	}
 	/* Peeked bytes stay queued and are read again. */
@@ -83,7 +89,11 @@ static __always_inline int sock_data(struct sock *sk_raw, int ret, int flags, __
 	}
 	if (dir == RQ_DIR_INGRESS)
 		a.ts_queued = queue_take(sk_raw, st);
-	return socket_data(&a, ret, id, now, st);
+	socket_data(&a, ret, id, now, st);
+	/* A reset handled inside this call closed the socket: after its bytes (reset_close). */
+	if (st && st->close_pending)
+		close_for_owner(sk_raw, st);
+	return 0;
 }
 
 /* tp_btf rather than raw_tracepoint: the socket argument is a typed, trusted pointer, which

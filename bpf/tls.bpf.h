@@ -237,9 +237,10 @@ static __always_inline int socket_data(struct rq_args *a, long ret, __u64 id, __
 		return 0;
 	if (tls_record_start(s->payload, s->ev.payload_len)) {
 		/* A reset that came in during the call closed the socket and dropped its mark: the
-		 * last ciphertext of a connection (a close_notify alert), not a new one. */
+		 * last ciphertext of a connection (a response, a close_notify alert), not a new one.
+		 * An SSL_write in progress still emits its plaintext: its bytes went out. */
 		if (sk_closed(a->sk)) {
-			count_n(RQ_STAT_TLS_CIPHER_BYTES, ret);
+			tls_on_socket(a->sk, a->fd, a->direction, ret, id, now);
 			return 0;
 		}
 		/* The first ciphertext of a connection: mark it, and say so once, without payload. */
