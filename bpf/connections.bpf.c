@@ -23,18 +23,23 @@ enum { RQ_TCP_ESTABLISHED = 1, RQ_TCP_SYN_SENT = 2, RQ_TCP_SYN_RECV = 3, RQ_TCP_
  * so that what was left unanswered is counted at once, not when the fd is reused. Over loopback
  * the reset is often handled inside the owner's own write (the peer answers the data it sends
  * with the reset, and the socket takes it as the write releases it): the bytes of that write
- * still count, so sock_data reports the close after them. */
+ * still count, so sock_data reports the close after them. Likewise when the reset came behind
+ * bytes the owner has not read yet (a request sent with the reset right after it): the reads
+ * that follow return those bytes first, and the close is reported after the last of them, or
+ * at the first read or write that fails. */
 static __always_inline void reset_close(struct sock *sk, __u64 id, long nr)
 {
 	struct rq_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
 
 	if (!st || !st->owner_tgid)
 		return;
+	/* Inside the owner's own read or write, or with bytes still queued that the owner will read:
+	 * sock_data reports it after those bytes. */
 	if ((id >> 32) == st->owner_tgid &&
-	    (data_syscall(nr, RQ_DIR_INGRESS) || data_syscall(nr, RQ_DIR_EGRESS))) {
-		st->close_pending = 1;
+	    (data_syscall(nr, RQ_DIR_INGRESS) || data_syscall(nr, RQ_DIR_EGRESS)))
 		return;
-	}
+	if (sk_unread((__u64)sk))
+		return;
 	close_for_owner(sk, st);
 }
 

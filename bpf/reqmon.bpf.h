@@ -118,9 +118,7 @@ struct rq_sk_state {
 			     * that body was seen yet, and the head may have had none (head_alone) */
 	__u8 sendfile_bodies; /* a body after a head written alone went by sendfile: such heads are
 			       * not scanned on this connection any more (nothing to save) */
-	__u8 close_pending; /* closed by a reset inside the owner's own read or write: reported
-			     * after the bytes that call moved (sock_data) */
-	__u8 pad[3];
+	__u8 pad[4];
 	__u32 owner_tgid;   /* the observed process that last read or wrote here, and its fd: */
 	__s32 owner_fd;     /* a reset closes the socket outside any close of the owner's */
 	struct rq_h2_state h2; /* HTTP/2 frames (h2frames.bpf.h) */
@@ -382,6 +380,15 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 static __always_inline bool sk_closed(__u64 sk_raw)
 {
 	return RQ_CAST(struct sock, sk_raw)->__sk_common.skc_state == 7 /* TCP_CLOSE */;
+}
+
+/* Whether bytes that arrived on a TCP socket are still queued, not yet read by its process. A
+ * reset does not drop them: the reads that follow it return them before they fail. */
+static __always_inline bool sk_unread(__u64 sk_raw)
+{
+	struct tcp_sock *tp = RQ_CAST(struct tcp_sock, sk_raw);
+
+	return tp->rcv_nxt != tp->copied_seq;
 }
 
 static __always_inline void fill_endpoints(struct sock *sk_raw, struct rq_endpoints *ep)
@@ -672,7 +679,6 @@ static __noinline void close_for_owner(struct sock *sk, struct rq_sk_state *st)
 	__u64 id = ((__u64)st->owner_tgid << 32) | st->owner_tgid;
 
 	st->owner_tgid = 0;
-	st->close_pending = 0;
 	submit_conn(RQ_EV_CLOSE, id, st->owner_fd, sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE, 0,
 		    bpf_ktime_get_ns());
 }

@@ -56,10 +56,11 @@ static __always_inline int sock_data(struct sock *sk_raw, int ret, int flags, __
 			a.direction = dir;
 			return socket_data(&a, ret, id, 0, NULL);
 		}
-		/* The call that found the socket reset (reset_close). */
+		/* The call that found the socket reset, if its close is not reported yet
+		 * (reset_close left it to the owner's calls). */
 		if (ret == -RQ_ECONNRESET || ret == -RQ_EPIPE) {
 			st = bpf_sk_storage_get(&sk_state, sk_raw, 0, 0);
-			if (st && st->close_pending && st->owner_tgid)
+			if (st && st->owner_tgid && sk_closed((__u64)sk_raw))
 				close_for_owner(sk_raw, st);
 		}
 		return 0;
@@ -90,8 +91,9 @@ static __always_inline int sock_data(struct sock *sk_raw, int ret, int flags, __
 	if (dir == RQ_DIR_INGRESS)
 		a.ts_queued = queue_take(sk_raw, st);
 	socket_data(&a, ret, id, now, st);
-	/* A reset handled inside this call closed the socket: after its bytes (reset_close). */
-	if (st && st->close_pending)
+	/* A reset closed the socket, inside this call or before it while bytes were still queued:
+	 * reported after the last of those bytes is read (reset_close). */
+	if (st && sk_closed((__u64)sk_raw) && !sk_unread((__u64)sk_raw))
 		close_for_owner(sk_raw, st);
 	return 0;
 }

@@ -539,5 +539,86 @@ TEST_F(LiveTest, RequestLeftUnansweredByAResetIsIncompleteAtOnce) {
   EXPECT_EQ(s["capture"]["connections_open"], 0);
 }
 
+// A server that reads late: by the time it reads, the client's request and its reset have both
+// arrived. The socket is closed already, but the request is still queued and the read returns it;
+// only the read after it fails. The close is reported after the bytes the server reads, not at
+// the reset, so the request belongs to the connection it came on and is counted incomplete at
+// once (the server's answer fails), instead of opening a connection that nothing closes.
+const char* kLateReader = R"PY(
+import socket, sys, time
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(('127.0.0.1', int(sys.argv[1])))
+ls.listen(8)
+while True:
+    s, _ = ls.accept()
+    try:
+        while True:
+            time.sleep(0.2)
+            if not s.recv(65536):
+                break
+            s.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n')
+    except OSError:
+        pass
+    s.close()
+)PY";
+
+// Two requests on one connection: the first is answered, the second is sent with the reset
+// right behind it and read by the server after the reset closed the socket.
+const char* kKeepAliveResetClient = R"PY(
+import socket, struct, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.sendall(b'GET /first HTTP/1.1\r\nHost: x\r\n\r\n')
+print(s.recv(65536).split(b'\r\n')[0].decode())
+s.sendall(b'GET /second HTTP/1.1\r\nHost: x\r\n\r\n')
+s.close()
+)PY";
+
+class LateReader {
+ public:
+  LateReader() : port_(testing::FreePort()) {
+    proc_.Start({"python3", "-c", kLateReader, std::to_string(port_)});
+    if (!testing::WaitForPort(port_)) throw std::runtime_error("late reader did not start");
+  }
+  int port() const { return port_; }
+
+ private:
+  int port_;
+  testing::Process proc_;
+};
+
+TEST_F(LiveTest, RequestReadAfterTheResetBelongsToItsConnection) {
+  LateReader server;
+  StartReqmon({"--port", std::to_string(server.port())});
+  int st = 0;
+  std::string out = testing::Run("python3 -c \"" + std::string(kResetClient) + "\" " +
+                                 std::to_string(server.port()) + " /unanswered 0", &st);
+  ASSERT_EQ(st, 0) << out;
+  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+    return j["incomplete_requests"] == 1 && j["capture"]["connections_open"] == 0;
+  });
+  EXPECT_EQ(s["incomplete_requests"], 1);
+  EXPECT_EQ(s["total_requests"], 0);
+  EXPECT_EQ(s["capture"]["connections_open"], 0) << "the request read after the reset opened a connection";
+}
+
+TEST_F(LiveTest, KeepAliveRequestReadAfterTheResetBelongsToItsConnection) {
+  LateReader server;
+  StartReqmon({"--port", std::to_string(server.port())});
+  int st = 0;
+  std::string out = testing::Run("python3 -c \"" + std::string(kKeepAliveResetClient) + "\" " +
+                                 std::to_string(server.port()), &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\n");
+  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+    return j["total_requests"] == 1 && j["incomplete_requests"] == 1 &&
+           j["capture"]["connections_open"] == 0;
+  });
+  EXPECT_EQ(s["total_requests"], 1);
+  EXPECT_EQ(s["incomplete_requests"], 1);
+  EXPECT_EQ(s["capture"]["connections_open"], 0) << "the request read after the reset opened a connection";
+}
+
 }  // namespace
 }  // namespace reqmon
