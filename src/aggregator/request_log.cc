@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "reqmon/aggregator/request_log.h"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -61,6 +62,10 @@ std::atomic<int> g_instance{0};
 }
 
 RequestLog::RequestLog(RequestLogOptions opts) : opts_(std::move(opts)) {
+  // A batch is written whole into one file, which rotates before a batch that would take it past
+  // max_file_bytes: batches of at most a quarter of it keep each file within its size and at
+  // least three quarters full.
+  opts_.batch_bytes = std::max<size_t>(1, std::min(opts_.batch_bytes, opts_.max_file_bytes / 4));
   name_ = "reqmon_request_log_" + std::to_string(g_instance.fetch_add(1));
   try {
     sink_ = std::make_shared<NotifyingSink>(opts_.path, opts_.max_file_bytes,

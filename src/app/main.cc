@@ -113,6 +113,8 @@ std::unique_ptr<RequestLog> OpenLog(const Options& o, const std::string& path, i
   lo.path = path;
   lo.sample_every = static_cast<uint32_t>(o.log_requests);
   lo.system_interval_s = o.log_interval;
+  lo.max_file_bytes = static_cast<size_t>(o.log_max_bytes);
+  lo.max_files = static_cast<size_t>(o.log_keep);
   lo.wall_offset_ns = offset;
   try {
     return std::make_unique<RequestLog>(lo);

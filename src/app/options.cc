@@ -142,6 +142,15 @@ before 5.11), and a kernel with BTF. --replay needs none.)");
                  "log 1 in N requests (1: every request, 0: none)")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
+  app.add_option("--log-max-size", o->log_max_bytes,
+                 "rotate the log when it reaches this size (4KiB to 1TiB; e.g. 512KiB, 10MiB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40))
+      ->default_str("10MiB");
+  app.add_option("--log-keep", o->log_keep,
+                 "rotated log files kept (monitor_logs.1.txt ...; 0: the log starts over instead)")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
   app.add_option("--payload-bytes", o->payload_bytes,
                  "payload bytes captured per syscall (1.." + std::to_string(RQ_MAX_PAYLOAD) + ")")
       ->check(CLI::Range(1, RQ_MAX_PAYLOAD))

@@ -29,6 +29,8 @@ struct Options {
   std::string log_file;
   int log_interval = 60;
   int log_requests = 1;
+  uint64_t log_max_bytes = 10 * 1024 * 1024;  ///< --log-max-size: rotate the log at this size
+  int log_keep = 3;                           ///< --log-keep: rotated files kept
   uint32_t payload_bytes = RQ_DEFAULT_PAYLOAD;
   uint32_t ring_buffer_mb = 8;
   std::string proc_root = "/proc";

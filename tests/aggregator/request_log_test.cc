@@ -175,6 +175,42 @@ TEST(RequestLogTest, BatchLinesStayTogether) {
   std::filesystem::remove_all(dir);
 }
 
+// The log rotates at max_file_bytes into monitor_logs.1.txt (the newest) ... max_files: no file
+// grows past the limit, none beyond max_files is kept, and the kept files hold the newest lines
+// in order, without a gap.
+TEST(RequestLogTest, RotatesAtItsSizeAndKeepsTheNewestFiles) {
+  const std::string dir = TempDir();
+  RequestLogOptions o;
+  o.path = dir + "/monitor_logs.txt";
+  o.wall_offset_ns = kOffset;
+  o.system_interval_s = 0;
+  o.max_file_bytes = 4096;
+  o.max_files = 2;
+  const int n = 1000;  // ~90 bytes a line: ~22 files' worth
+  {
+    RequestLog log(o);
+    for (int i = 0; i < n; ++i) log.OnTransaction(Tx(60 + i * 0.001, 1, 200, "/r" + std::to_string(i)));
+  }
+  namespace fs = std::filesystem;
+  ASSERT_TRUE(fs::exists(dir + "/monitor_logs.1.txt"));
+  ASSERT_TRUE(fs::exists(dir + "/monitor_logs.2.txt"));
+  EXPECT_FALSE(fs::exists(dir + "/monitor_logs.3.txt"));
+  std::vector<int> seen;
+  for (const std::string name : {"monitor_logs.2.txt", "monitor_logs.1.txt", "monitor_logs.txt"}) {
+    EXPECT_LE(fs::file_size(dir + "/" + name), o.max_file_bytes) << name;
+    std::istringstream in(ReadAll(dir + "/" + name));
+    for (std::string line; std::getline(in, line);) {
+      const size_t at = line.find("URL=/r");
+      ASSERT_NE(at, std::string::npos) << line;
+      seen.push_back(std::stoi(line.substr(at + 6)));
+    }
+  }
+  ASSERT_GT(seen.size(), 60u);
+  EXPECT_EQ(seen.back(), n - 1);
+  for (size_t i = 1; i < seen.size(); ++i) ASSERT_EQ(seen[i], seen[i - 1] + 1) << "a gap at " << i;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(RequestLogTest, OffLogsNothing) {
   const std::string dir = TempDir();
   RequestLogOptions o;

@@ -539,6 +539,41 @@ TEST_F(LiveTest, RequestLeftUnansweredByAResetIsIncompleteAtOnce) {
   EXPECT_EQ(s["capture"]["connections_open"], 0);
 }
 
+// --log-max-size and --log-keep: the request log rotates at its size into monitor_logs.1.txt
+// (the newest) ... and keeps that many; what is kept is the newest requests, in order.
+TEST_F(LiveTest, RequestLogRotatesAtItsSize) {
+  testing::Nginx nginx;
+  StartReqmon({"--pid", std::to_string(nginx.master_pid()), "--log-max-size", "4KiB",
+               "--log-keep", "2"});
+  const int n = 300;
+  int st = 0;
+  const std::string out = testing::Run(
+      "python3 -c \"import http.client, sys\n"
+      "c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]))\n"
+      "for i in range(int(sys.argv[2])):\n"
+      "    c.request('GET', '/api/r%d' % i); c.getresponse().read()\n\" " +
+          std::to_string(nginx.port()) + " " + std::to_string(n),
+      &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_EQ(StatsWhenTotal(n)["total_requests"], n);
+  EXPECT_EQ(reqmon_->Signal(SIGTERM, 10000), 0);  // flushes the log
+  EXPECT_TRUE(fs::exists(dir_ / "monitor_logs.1.txt"));
+  EXPECT_TRUE(fs::exists(dir_ / "monitor_logs.2.txt"));
+  EXPECT_FALSE(fs::exists(dir_ / "monitor_logs.3.txt"));
+  std::vector<int> seen;
+  for (const char* name : {"monitor_logs.2.txt", "monitor_logs.1.txt", "monitor_logs.txt"}) {
+    EXPECT_LE(fs::file_size(dir_ / name), 4096u) << name;
+    std::istringstream in(testing::ReadFile(dir_ / name));
+    for (std::string line; std::getline(in, line);) {
+      const size_t at = line.find("URL=/api/r");
+      if (at != std::string::npos) seen.push_back(std::stoi(line.substr(at + 10)));
+    }
+  }
+  ASSERT_GT(seen.size(), 60u);
+  EXPECT_EQ(seen.back(), n - 1);
+  for (size_t i = 1; i < seen.size(); ++i) ASSERT_EQ(seen[i], seen[i - 1] + 1) << "a gap at " << i;
+}
+
 // A server that reads late: by the time it reads, the client's request and its reset have both
 // arrived. The socket is closed already, but the request is still queued and the read returns it;
 // only the read after it fails. The close is reported after the bytes the server reads, not at

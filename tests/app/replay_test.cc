@@ -300,6 +300,17 @@ TEST(Cli, BadFlagsAreOneLineErrors) {
   EXPECT_NE(err.find("--replay"), std::string::npos) << err;
   RunReqmon("--print-stats", &status, &err);
   EXPECT_EQ(status, 2);
+  for (const char* bad : {"--log-max-size 1KiB", "--log-max-size ten", "--log-max-size -5",
+                          "--log-keep 101", "--log-keep x"}) {
+    RunReqmon(std::string(bad) + " --replay " + TestData("nginx.rqcap"), &status, &err);
+    EXPECT_EQ(status, 2) << bad;
+    EXPECT_NE(err.find(std::string(bad).substr(0, 10)), std::string::npos) << bad << ": " << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << bad << ": " << err;
+  }
+  RunReqmon("--log-max-size 512KiB --log-keep 0 --log-file none --replay " + TestData("nginx.rqcap") +
+                " --print-stats",
+            &status, &err);
+  EXPECT_EQ(status, 0) << err;
   std::string help = RunReqmon("--help", &status, &err);
   EXPECT_EQ(status, 0);
   EXPECT_NE(help.find("EXAMPLES"), std::string::npos);

@@ -36,6 +36,7 @@ struct RequestLogOptions {
   size_t queue_size = 8192;        ///< async queue entries
   bool drop_when_full = false;     ///< true: overrun oldest queued lines instead of blocking
   size_t batch_bytes = 256 * 1024;  ///< request lines are handed over in batches of this size
+                                    ///< (at most max_file_bytes / 4)
   int batch_ms = 200;              ///< ... or when Pump() finds the batch this old
 };
 
