@@ -321,11 +321,33 @@ void Aggregator::OnSystemSample(const SystemSample& s) {
     auto it = procs_.find(p.pid);
     if (it == procs_.end() || p.pid == 0) continue;
     Process& pr = *it->second;
+    if (!p.alive && (pr.alive || !pr.sampled)) exited_.push_back(p.pid);
     pr.sampled = true;
     pr.alive = p.alive;
     pr.cpu = p.cpu_percent;
     pr.rss = p.rss_bytes;
     if (!p.comm.empty()) pr.comm = p.comm;
+  }
+  FoldExitedLocked();
+}
+
+// Each process keeps two latency histograms (~35 KiB). A server that reloads, or recycles its
+// workers after N requests, leaves a new exited pid behind each time: past the newest
+// max_exited_processes, the oldest are folded into "other" (pid 0), so that memory and the
+// per-second sampling stay bounded by the live processes, and every count stays in the totals.
+void Aggregator::FoldExitedLocked() {
+  while (exited_.size() > opts_.max_exited_processes) {
+    const uint32_t pid = exited_.front();
+    exited_.pop_front();
+    auto it = procs_.find(pid);
+    if (it == procs_.end() || it->second->alive) continue;  // folded already, or pid reused
+    std::unique_ptr<Process> gone = std::move(it->second);
+    procs_.erase(it);
+    if (last_proc_ == gone.get()) last_proc_ = nullptr;
+    Process& other = ProcessLocked(0);
+    other.st.Merge(gone->st);
+    names_.erase(pid);
+    idents_.erase(pid);
   }
 }
 

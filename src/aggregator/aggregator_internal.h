@@ -67,6 +67,23 @@ struct Aggregator::Stats {
     if (cls >= 0) ++classes[cls];
     rate.Add(sec, cur);
   }
+
+  /// Adds o's counts and distributions (not its rates: o is an exited process's, folded in).
+  void Merge(const Stats& o) {
+    count += o.count;
+    incomplete += o.incomplete;
+    sum_ns += o.sum_ns;
+    req_bytes += o.req_bytes;
+    resp_bytes += o.resp_bytes;
+    for (size_t c = 0; c < classes.size(); ++c) classes[c] += o.classes[c];
+    hist.Merge(o.hist);
+    queue_count += o.queue_count;
+    queue_sum_ns += o.queue_sum_ns;
+    if (o.queue_hist) {
+      if (!queue_hist) queue_hist = std::make_unique<LogHistogram>();
+      queue_hist->Merge(*o.queue_hist);
+    }
+  }
 };
 
 struct Aggregator::Route {

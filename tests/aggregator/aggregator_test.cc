@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 #include "test_util.h"
@@ -105,6 +106,50 @@ TEST(AggregatorTest, ProcessesAndSamples) {
   EXPECT_TRUE(s.processes[2].sampled);
   EXPECT_DOUBLE_EQ(s.processes[2].cpu_percent, 12.5);
   EXPECT_EQ(s.processes[2].rss_bytes, 4096u);
+}
+
+// A server that reloads or recycles its workers leaves exited pids behind: the newest
+// max_exited_processes stay apart, older ones are folded into "other" with every count and
+// latency, and live processes are never folded, however many have exited.
+TEST(AggregatorTest, OldExitedProcessesFoldIntoOther) {
+  AggregatorOptions o = Opts();
+  o.max_exited_processes = 3;
+  Aggregator agg(o);
+  agg.OnTransaction(Tx(0.1, 1, 200, "/", "GET", 5));  // a live master-like process
+  for (uint32_t pid = 100; pid < 110; ++pid) {
+    for (uint32_t k = 0; k <= pid - 100; ++k) agg.OnTransaction(Tx(0.1, pid, 200, "/", "GET", pid));
+    agg.OnTransaction(Tx(0.1, 1, 500, "/", "GET", pid));
+  }
+  SystemSample ss;
+  ss.valid = true;
+  for (uint32_t pid = 100; pid < 110; ++pid) {  // one worker exits per sample, pid 5 lives on
+    ss.mono_ns = Mono(1 + pid - 100);
+    ss.processes = {{5, "nginx", 1.0, 4096, true}};
+    for (uint32_t q = 100; q <= pid; ++q) ss.processes.push_back({q, "", 0, 0, false});
+    agg.OnSystemSample(ss);
+  }
+  const StatsSnapshot s = agg.Snapshot();
+  std::map<uint32_t, const ProcessSummary*> by_pid;
+  for (const auto& p : s.processes) by_pid[p.pid] = &p;
+  // Live 5, the 3 newest exited (107..109) and "other".
+  ASSERT_EQ(by_pid.size(), 5u);
+  for (uint32_t pid : {0u, 5u, 107u, 108u, 109u}) ASSERT_TRUE(by_pid.count(pid)) << pid;
+  EXPECT_TRUE(by_pid[5]->alive);
+  EXPECT_EQ(by_pid[109]->s.count, 11u);
+  const ProcessSummary& other = *by_pid[0];
+  EXPECT_EQ(other.comm, "other");
+  // 100..106: 1+2+...+7 answers of 100..106 ms and one 500 each.
+  EXPECT_EQ(other.s.count, 28u + 7u);
+  EXPECT_EQ(other.s.classes[1], 28u);
+  EXPECT_EQ(other.s.classes[4], 7u);
+  EXPECT_NEAR(other.s.max_ms, 106, 1);
+  uint64_t total = 0;
+  for (const auto& p : s.processes) total += p.s.count;
+  EXPECT_EQ(total, s.total.count);
+  EXPECT_EQ(agg.ObservedPids(), (std::vector<uint32_t>{5, 107, 108, 109}));
+  // A late answer of a folded pid starts a new entry and loses nothing.
+  agg.OnTransaction(Tx(0.2, 1, 200, "/", "GET", 100));
+  EXPECT_EQ(agg.Snapshot().total.count, s.total.count + 1);
 }
 
 TEST(AggregatorTest, RatesFollowTransactionTimestampsAndTick) {

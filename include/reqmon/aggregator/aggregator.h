@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +43,8 @@ struct AggregatorOptions {
   int64_t wall_offset_ns = 0;        ///< realtime_ns - monotonic_ns (WallOffsetNow() in live mode)
   size_t max_routes = 500;           ///< distinct method+template routes; then one "other" route
   size_t max_processes = 1000;       ///< distinct pids; then one "other" process (pid 0)
+  size_t max_exited_processes = 64;  ///< exited pids kept apart; older ones are folded into
+                                     ///< "other" (a server that reloads or recycles workers)
   size_t route_cache_size = 10000;   ///< raw "METHOD path" (<= 512 bytes) -> route cache;
                                      ///< cleared when full
   size_t recent_capacity = 1000;     ///< recent requests kept for GET /requests
@@ -274,6 +277,8 @@ class Aggregator : public TransactionSink {
 
   std::unordered_map<uint32_t, std::unique_ptr<Process>> procs_;
   std::unordered_map<uint32_t, std::string> names_;
+  std::deque<uint32_t> exited_;  ///< pids in the order the sampler found them gone
+  void FoldExitedLocked();
 
   std::vector<Slot> slots_;
   std::vector<SysSlot> sys_slots_;
