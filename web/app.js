@@ -627,7 +627,7 @@
       const rss = isNum(p.memory_rss_bytes) ? p.memory_rss_bytes : s.memory_rss_bytes;
       const alive = typeof p.alive === 'boolean' ? p.alive : s.alive;
       return [
-        { text: p.pid === 0 ? 'other' : String(p.pid), cls: 'num mono' },
+        { text: p.pid !== 0 ? String(p.pid) : isNum(p.exited_processes) ? `${fmtInt(p.exited_processes)} exited` : 'other', cls: 'num mono' },
         { text: p.comm || '?', cls: 'mono' },
         { text: p.target || '–', cls: 'mono hide-narrow' },
         containerCell(p),

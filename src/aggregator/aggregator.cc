@@ -333,8 +333,11 @@ void Aggregator::OnSystemSample(const SystemSample& s) {
 
 // Each process keeps two latency histograms (~35 KiB). A server that reloads, or recycles its
 // workers after N requests, leaves a new exited pid behind each time: past the newest
-// max_exited_processes, the oldest are folded into "other" (pid 0), so that memory and the
-// per-second sampling stay bounded by the live processes, and every count stays in the totals.
+// max_exited_processes, the oldest are folded into one entry per comm, so that memory and the
+// per-second sampling stay bounded by the live processes, and every count stays in processes[]
+// under the same comm (what alert rules on a process sum). Not into "other" (the overflow past
+// max_processes), and the groups have no Prometheus series: a folded pid's own series just ends,
+// where a series that took its counts would jump.
 void Aggregator::FoldExitedLocked() {
   while (exited_.size() > opts_.max_exited_processes) {
     const uint32_t pid = exited_.front();
@@ -344,8 +347,22 @@ void Aggregator::FoldExitedLocked() {
     std::unique_ptr<Process> gone = std::move(it->second);
     procs_.erase(it);
     if (last_proc_ == gone.get()) last_proc_ = nullptr;
-    Process& other = ProcessLocked(0);
-    other.st.Merge(gone->st);
+    auto g = exited_groups_.find(gone->comm);
+    if (g == exited_groups_.end()) {
+      const bool room = exited_groups_.size() < opts_.max_exited_groups;
+      g = exited_groups_.find(room ? gone->comm : std::string("other"));
+      if (g == exited_groups_.end()) {
+        auto group = std::make_unique<Process>();
+        group->comm = room ? gone->comm : "other";
+        group->sampled = true;
+        group->identified = gone->identified;
+        group->target = gone->target;
+        g = exited_groups_.emplace(group->comm, std::move(group)).first;
+      }
+    }
+    if (g->second->target != gone->target) g->second->target = -1;  // of several targets
+    ++g->second->folded;
+    g->second->st.Merge(gone->st);
     names_.erase(pid);
     idents_.erase(pid);
   }
@@ -486,6 +503,17 @@ StatsSnapshot Aggregator::Snapshot() const {
     ps.identified = p->identified;
     ps.target = p->target;
     ps.container = p->container;
+    snap.processes.push_back(std::move(ps));
+  }
+  for (const auto& [comm, g] : exited_groups_) {
+    ProcessSummary ps;
+    ps.comm = comm;
+    ps.exited_group = true;
+    ps.exited_processes = g->folded;
+    SummarizeLocked(g->st, &ps.s);
+    ps.sampled = true;
+    ps.identified = g->identified;
+    ps.target = g->target;
     snap.processes.push_back(std::move(ps));
   }
   snap.identification = static_cast<bool>(identify_);

@@ -103,6 +103,7 @@ struct Aggregator::Process {
   bool identified = false;
   int target = -1;
   ContainerIdentity container;
+  uint64_t folded = 0;  ///< an exited group (Aggregator::FoldExitedLocked): processes folded in
 };
 
 struct Aggregator::Slot {

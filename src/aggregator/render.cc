@@ -247,6 +247,7 @@ ordered_json Aggregator::StatsJson() const {
     e["cpu_usage"] = p.sampled ? ordered_json(Round(p.cpu_percent, 1)) : ordered_json(nullptr);
     e["memory_rss_bytes"] = p.sampled ? ordered_json(p.rss_bytes) : ordered_json(nullptr);
     e["alive"] = p.sampled ? ordered_json(p.alive) : ordered_json(nullptr);
+    if (p.exited_group) e["exited_processes"] = p.exited_processes;
     if (snap.identification) {
       const bool known = p.identified && p.target >= 0 &&
                          static_cast<size_t>(p.target) + 1 < snap.target_names.size();
@@ -411,6 +412,7 @@ std::string Aggregator::PrometheusText() const {
   Family(out, "reqmon_process_http_requests_total", "counter",
          "Complete HTTP requests observed, by serving process and status class.");
   for (const ProcessSummary& p : snap.processes) {
+    if (p.exited_group) continue;  // folded pids: their own series ended, no new one starts
     const std::string comm = Label(p.comm);
     const std::string extra = proc_labels(p.identified ? p.target : -1, p.container);
     for (size_t c = 0; c < 5; ++c) {

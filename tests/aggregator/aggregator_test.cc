@@ -109,9 +109,9 @@ TEST(AggregatorTest, ProcessesAndSamples) {
 }
 
 // A server that reloads or recycles its workers leaves exited pids behind: the newest
-// max_exited_processes stay apart, older ones are folded into "other" with every count and
-// latency, and live processes are never folded, however many have exited.
-TEST(AggregatorTest, OldExitedProcessesFoldIntoOther) {
+// max_exited_processes stay apart, older ones are folded into one entry per comm with every count
+// and latency, live processes are never folded, and the folded pids have no Prometheus series.
+TEST(AggregatorTest, OldExitedProcessesFoldIntoOneEntryPerComm) {
   AggregatorOptions o = Opts();
   o.max_exited_processes = 3;
   Aggregator agg(o);
@@ -125,28 +125,48 @@ TEST(AggregatorTest, OldExitedProcessesFoldIntoOther) {
   for (uint32_t pid = 100; pid < 110; ++pid) {  // one worker exits per sample, pid 5 lives on
     ss.mono_ns = Mono(1 + pid - 100);
     ss.processes = {{5, "nginx", 1.0, 4096, true}};
-    for (uint32_t q = 100; q <= pid; ++q) ss.processes.push_back({q, "", 0, 0, false});
+    for (uint32_t q = 100; q <= pid; ++q)  // the first two as "php-fpm", the rest as "nginx"
+      ss.processes.push_back({q, q < 100 + 2 ? "php-fpm" : "nginx", 0, 0, q == pid});
+    agg.OnSystemSample(ss);
+    ss.processes.back().alive = false;
     agg.OnSystemSample(ss);
   }
   const StatsSnapshot s = agg.Snapshot();
   std::map<uint32_t, const ProcessSummary*> by_pid;
-  for (const auto& p : s.processes) by_pid[p.pid] = &p;
-  // Live 5, the 3 newest exited (107..109) and "other".
-  ASSERT_EQ(by_pid.size(), 5u);
-  for (uint32_t pid : {0u, 5u, 107u, 108u, 109u}) ASSERT_TRUE(by_pid.count(pid)) << pid;
+  std::map<std::string, const ProcessSummary*> groups;
+  for (const auto& p : s.processes) (p.exited_group ? groups[p.comm] : by_pid[p.pid]) = &p;
+  // Live 5 and the 3 newest exited (107..109) apart; 100..106 in two groups.
+  ASSERT_EQ(by_pid.size(), 4u);
+  for (uint32_t pid : {5u, 107u, 108u, 109u}) ASSERT_TRUE(by_pid.count(pid)) << pid;
   EXPECT_TRUE(by_pid[5]->alive);
+  EXPECT_FALSE(by_pid[109]->alive);
   EXPECT_EQ(by_pid[109]->s.count, 11u);
-  const ProcessSummary& other = *by_pid[0];
-  EXPECT_EQ(other.comm, "other");
-  // 100..106: 1+2+...+7 answers of 100..106 ms and one 500 each.
-  EXPECT_EQ(other.s.count, 28u + 7u);
-  EXPECT_EQ(other.s.classes[1], 28u);
-  EXPECT_EQ(other.s.classes[4], 7u);
-  EXPECT_NEAR(other.s.max_ms, 106, 1);
+  ASSERT_EQ(groups.size(), 2u);
+  const ProcessSummary& fpm = *groups.at("php-fpm");
+  const ProcessSummary& ng = *groups.at("nginx");
+  EXPECT_EQ(fpm.pid, 0u);
+  EXPECT_FALSE(fpm.alive);
+  EXPECT_EQ(fpm.exited_processes, 2u);
+  EXPECT_EQ(ng.exited_processes, 5u);
+  // 100, 101: 1+2 answers of 100 and 101 ms and one 500 each; 102..106: 3+...+7 and 5 500s.
+  EXPECT_EQ(fpm.s.count, 3u + 2u);
+  EXPECT_EQ(fpm.s.classes[4], 2u);
+  EXPECT_NEAR(fpm.s.max_ms, 101, 1);
+  EXPECT_EQ(ng.s.count, 25u + 5u);
+  EXPECT_EQ(ng.s.classes[1], 25u);
+  EXPECT_NEAR(ng.s.max_ms, 106, 1);
   uint64_t total = 0;
   for (const auto& p : s.processes) total += p.s.count;
   EXPECT_EQ(total, s.total.count);
   EXPECT_EQ(agg.ObservedPids(), (std::vector<uint32_t>{5, 107, 108, 109}));
+  const std::string prom = agg.PrometheusText();
+  EXPECT_NE(prom.find("reqmon_process_http_requests_total{pid=\"109\""), std::string::npos);
+  EXPECT_EQ(prom.find("reqmon_process_http_requests_total{pid=\"0\""), std::string::npos) << prom;
+  EXPECT_EQ(prom.find("reqmon_process_http_requests_total{pid=\"106\""), std::string::npos);
+  const auto js = agg.StatsJson();
+  int groups_in_json = 0;
+  for (const auto& p : js["processes"]) groups_in_json += p.contains("exited_processes");
+  EXPECT_EQ(groups_in_json, 2);
   // A late answer of a folded pid starts a new entry and loses nothing.
   agg.OnTransaction(Tx(0.2, 1, 200, "/", "GET", 100));
   EXPECT_EQ(agg.Snapshot().total.count, s.total.count + 1);

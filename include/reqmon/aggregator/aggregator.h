@@ -44,7 +44,9 @@ struct AggregatorOptions {
   size_t max_routes = 500;           ///< distinct method+template routes; then one "other" route
   size_t max_processes = 1000;       ///< distinct pids; then one "other" process (pid 0)
   size_t max_exited_processes = 64;  ///< exited pids kept apart; older ones are folded into
-                                     ///< "other" (a server that reloads or recycles workers)
+                                     ///< one entry per comm (a server that reloads or recycles
+                                     ///< its workers)
+  size_t max_exited_groups = 64;     ///< distinct comms of folded processes; then "other"
   size_t route_cache_size = 10000;   ///< raw "METHOD path" (<= 512 bytes) -> route cache;
                                      ///< cleared when full
   size_t recent_capacity = 1000;     ///< recent requests kept for GET /requests
@@ -85,8 +87,10 @@ struct RouteSummary {
 };
 
 struct ProcessSummary {
-  uint32_t pid = 0;  ///< 0 for the overflow process
+  uint32_t pid = 0;  ///< 0 for the overflow process and for exited groups
   std::string comm;
+  bool exited_group = false;  ///< exited processes of this comm folded together (pid 0)
+  uint64_t exited_processes = 0;  ///< exited_group: how many
   LatencySummary s;
   bool sampled = false;  ///< a system sample has covered this pid
   bool alive = false;
@@ -278,6 +282,7 @@ class Aggregator : public TransactionSink {
   std::unordered_map<uint32_t, std::unique_ptr<Process>> procs_;
   std::unordered_map<uint32_t, std::string> names_;
   std::deque<uint32_t> exited_;  ///< pids in the order the sampler found them gone
+  std::map<std::string, std::unique_ptr<Process>, std::less<>> exited_groups_;  ///< by comm
   void FoldExitedLocked();
 
   std::vector<Slot> slots_;
