@@ -27,15 +27,16 @@ enum { RQ_TCP_ESTABLISHED = 1, RQ_TCP_SYN_SENT = 2, RQ_TCP_SYN_RECV = 3, RQ_TCP_
  * bytes the owner has not read yet (a request sent with the reset right after it): the reads
  * that follow return those bytes first, and the close is reported after the last of them, or
  * at the first read or write that fails. */
-static __always_inline void reset_close(struct sock *sk, __u64 id, long nr)
+static __always_inline void reset_close(struct sock *sk, __u64 id, long nr, int fd)
 {
 	struct rq_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
 
 	if (!st || !st->owner_tgid)
 		return;
-	/* Inside the owner's own read or write, or with bytes still queued that the owner will read:
-	 * sock_data reports it after those bytes. */
-	if ((id >> 32) == st->owner_tgid &&
+	/* Inside the owner's own read or write on this socket, or with bytes still queued that the
+	 * owner will read: sock_data reports it after those bytes. (A call of the owner's on
+	 * another fd is not this socket's: the close is reported now.) */
+	if ((id >> 32) == st->owner_tgid && fd == st->owner_fd &&
 	    (data_syscall(nr, RQ_DIR_INGRESS) || data_syscall(nr, RQ_DIR_EGRESS)))
 		return;
 	if (sk_unread((__u64)sk))
@@ -79,7 +80,7 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (!is_target(id >> 32)) {
 		if (newstate == RQ_TCP_CLOSE)
-			reset_close(sk, id, -1);
+			reset_close(sk, id, -1, -1);
 		return 0;
 	}
 	/* State changes in softirq (a FIN or RST arriving) run on whatever task was interrupted;
@@ -95,7 +96,7 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (nr != NR_CLOSE && nr != NR_SHUTDOWN) {
 		if (newstate == RQ_TCP_CLOSE)
-			reset_close(sk, id, nr);
+			reset_close(sk, id, nr, PT_REGS_PARM1_SYSCALL(regs));
 		return 0;
 	}
 	submit_conn(RQ_EV_CLOSE, id, PT_REGS_PARM1_SYSCALL(regs), sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE,

@@ -56,11 +56,15 @@ static __always_inline int sock_data(struct sock *sk_raw, int ret, int flags, __
 			a.direction = dir;
 			return socket_data(&a, ret, id, 0, NULL);
 		}
-		/* The call that found the socket reset, if its close is not reported yet
-		 * (reset_close left it to the owner's calls). */
-		if (ret == -RQ_ECONNRESET || ret == -RQ_EPIPE) {
+		/* A call on a socket that a reset closed, if its close is not reported yet
+		 * (reset_close left it to the owner's calls): ECONNRESET or EPIPE, a read of 0
+		 * once the error was taken (SO_ERROR), or EAGAIN from a call that handled the
+		 * reset only as it released the socket. A write that fails here ends the
+		 * connection even with a request still queued: the server gives up on it. (A
+		 * peer's FIN leaves the socket in CLOSE_WAIT, not CLOSE.) */
+		if (sk_closed((__u64)sk_raw)) {
 			st = bpf_sk_storage_get(&sk_state, sk_raw, 0, 0);
-			if (st && st->owner_tgid && sk_closed((__u64)sk_raw))
+			if (st && st->owner_tgid)
 				close_for_owner(sk_raw, st);
 		}
 		return 0;
