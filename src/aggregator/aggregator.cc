@@ -142,6 +142,9 @@ Aggregator::Process& Aggregator::ProcessLocked(uint32_t pid) {
     last_proc_ = it->second.get();
     return *last_proc_;
   }
+  // A late record of a folded pid (records drain within milliseconds of the sample that found it
+  // gone) goes to its group: a new entry would be folded again and counted twice there.
+  if (auto f = folded_into_.find(pid); f != folded_into_.end()) return *f->second;
   if (procs_.size() >= opts_.max_processes) {
     pid = 0;
     it = procs_.find(0);
@@ -347,24 +350,31 @@ void Aggregator::FoldExitedLocked() {
     std::unique_ptr<Process> gone = std::move(it->second);
     procs_.erase(it);
     if (last_proc_ == gone.get()) last_proc_ = nullptr;
-    auto g = exited_groups_.find(gone->comm);
-    if (g == exited_groups_.end()) {
-      const bool room = exited_groups_.size() < opts_.max_exited_groups;
-      g = exited_groups_.find(room ? gone->comm : std::string("other"));
-      if (g == exited_groups_.end()) {
-        auto group = std::make_unique<Process>();
-        group->comm = room ? gone->comm : "other";
-        group->sampled = true;
-        group->identified = gone->identified;
-        group->target = gone->target;
-        g = exited_groups_.emplace(group->comm, std::move(group)).first;
-      }
+    // The comm's own group if it has one or there is room for one, else "other".
+    const bool room = exited_groups_.size() < opts_.max_exited_groups;
+    const std::string key = room || exited_groups_.count(gone->comm) ? gone->comm : "other";
+    std::unique_ptr<Process>& group = exited_groups_[key];
+    if (!group) {
+      group = std::make_unique<Process>();
+      group->comm = key;
+      group->sampled = true;
+      group->identified = gone->identified;
+      group->target = gone->target;
     }
-    if (g->second->target != gone->target) g->second->target = -1;  // of several targets
-    ++g->second->folded;
-    g->second->st.Merge(gone->st);
+    if (group->target != gone->target) group->target = -1;  // of several targets
+    ++group->folded;
+    group->st.Merge(gone->st);
     names_.erase(pid);
     idents_.erase(pid);
+    RememberFoldedLocked(pid, group.get());
+  }
+}
+
+void Aggregator::RememberFoldedLocked(uint32_t pid, Process* group) {
+  if (folded_into_.insert_or_assign(pid, group).second) folded_order_.push_back(pid);
+  if (folded_order_.size() > kMaxFoldedRemembered) {
+    folded_into_.erase(folded_order_.front());
+    folded_order_.pop_front();
   }
 }
 

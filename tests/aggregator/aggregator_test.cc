@@ -167,9 +167,23 @@ TEST(AggregatorTest, OldExitedProcessesFoldIntoOneEntryPerComm) {
   int groups_in_json = 0;
   for (const auto& p : js["processes"]) groups_in_json += p.contains("exited_processes");
   EXPECT_EQ(groups_in_json, 2);
-  // A late answer of a folded pid starts a new entry and loses nothing.
+  // A late answer of a folded pid goes to its group: no new entry, which the next sample would
+  // find gone and fold again, counting the pid twice.
   agg.OnTransaction(Tx(0.2, 1, 200, "/", "GET", 100));
-  EXPECT_EQ(agg.Snapshot().total.count, s.total.count + 1);
+  ss.mono_ns = Mono(20);
+  ss.processes.push_back({100, "", 0, 0, false});
+  agg.OnSystemSample(ss);
+  const StatsSnapshot late = agg.Snapshot();
+  EXPECT_EQ(late.total.count, s.total.count + 1);
+  int entries = 0;
+  for (const auto& p : late.processes) {
+    entries += !p.exited_group && p.pid == 100;
+    if (p.exited_group && p.comm == "php-fpm") {
+      EXPECT_EQ(p.s.count, fpm.s.count + 1);
+      EXPECT_EQ(p.exited_processes, 2u);
+    }
+  }
+  EXPECT_EQ(entries, 0);
 }
 
 TEST(AggregatorTest, RatesFollowTransactionTimestampsAndTick) {

@@ -283,7 +283,12 @@ class Aggregator : public TransactionSink {
   std::unordered_map<uint32_t, std::string> names_;
   std::deque<uint32_t> exited_;  ///< pids in the order the sampler found them gone
   std::map<std::string, std::unique_ptr<Process>, std::less<>> exited_groups_;  ///< by comm
+  /// The groups the last kMaxFoldedRemembered folded pids went into, for their late records.
+  std::unordered_map<uint32_t, Process*> folded_into_;
+  std::deque<uint32_t> folded_order_;
+  static constexpr size_t kMaxFoldedRemembered = 1024;
   void FoldExitedLocked();
+  void RememberFoldedLocked(uint32_t pid, Process* group);
 
   std::vector<Slot> slots_;
   std::vector<SysSlot> sys_slots_;
