@@ -320,12 +320,24 @@ https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)}, (re
   Process proc_;
 };
 
+/// A server written as a Python script, run as `python3 -c script port` on a free port of
+/// 127.0.0.1; `what` names it in the error if it does not start listening.
+class PythonScriptServer {
+ public:
+  PythonScriptServer(const char* script, const std::string& what) : port_(FreePort()) {
+    proc_.Start({"python3", "-c", script, std::to_string(port_)});
+    if (!WaitForPort(port_)) throw std::runtime_error(what + " did not start");
+  }
+  int port() const { return port_; }
+
+ private:
+  int port_;
+  Process proc_;
+};
+
 /// A slow upstream for nginx to proxy to: a threaded Python HTTP server that answers every GET
 /// after sleeping 10 + (n % 4) * 10 ms, n being the number in the last path segment.
-class SlowUpstream {
- public:
-  SlowUpstream() : port_(FreePort()) {
-    static const char* kScript = R"PY(
+inline const char* kSlowUpstreamScript = R"PY(
 import sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
@@ -341,14 +353,10 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
 )PY";
-    proc_.Start({"python3", "-c", kScript, std::to_string(port_)});
-    if (!WaitForPort(port_)) throw std::runtime_error("slow upstream did not start");
-  }
-  int port() const { return port_; }
 
- private:
-  int port_;
-  Process proc_;
+class SlowUpstream : public PythonScriptServer {
+ public:
+  SlowUpstream() : PythonScriptServer(kSlowUpstreamScript, "slow upstream") {}
 };
 
 /// A real `python3 -m http.server` on 127.0.0.1:port serving a temporary folder.
