@@ -26,7 +26,7 @@ enum { RQ_TCP_ESTABLISHED = 1, RQ_TCP_SYN_SENT = 2, RQ_TCP_SYN_RECV = 3, RQ_TCP_
  * still count, so sock_data reports the close after them. Likewise when the reset came behind
  * bytes the owner has not read yet (a request sent with the reset right after it): the reads
  * that follow return those bytes first, and the close is reported after the last of them, or
- * at the first read or write that fails. */
+ * at the first read or write that fails, or, if the owner closes it unread, as it is destroyed. */
 static __always_inline void reset_close(struct sock *sk, __u64 id, long nr, int fd)
 {
 	struct rq_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
@@ -36,12 +36,31 @@ static __always_inline void reset_close(struct sock *sk, __u64 id, long nr, int 
 	/* Inside the owner's own read or write on this socket, or with bytes still queued that the
 	 * owner will read: sock_data reports it after those bytes. (A call of the owner's on
 	 * another fd is not this socket's: the close is reported now.) */
-	if ((id >> 32) == st->owner_tgid && fd == st->owner_fd &&
-	    (data_syscall(nr, RQ_DIR_INGRESS) || data_syscall(nr, RQ_DIR_EGRESS)))
+	if (((id >> 32) == st->owner_tgid && fd == st->owner_fd &&
+	     (data_syscall(nr, RQ_DIR_INGRESS) || data_syscall(nr, RQ_DIR_EGRESS))) ||
+	    sk_unread((__u64)sk)) {
+		st->reset_waits = 1;
 		return;
-	if (sk_unread((__u64)sk))
-		return;
+	}
 	close_for_owner(sk, st);
+}
+
+/* A reset socket whose owner closes it without reading what was still queued: that close changes
+ * no TCP state (the socket is in CLOSE already), and the reads reset_close waited for never come.
+ * The socket is destroyed inside that close (or when the last reference to it goes): the close
+ * is reported then. A socket closed the usual way has no reset_waits, and one whose close
+ * sock_data reported has no owner any more. Runs once per TCP socket of the host. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(tcp_destroy_sock, struct sock *sk)
+{
+	struct rq_sk_state *st;
+
+	if (!sk)
+		return 0;
+	st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
+	if (st && st->owner_tgid && st->reset_waits)
+		close_for_owner(sk, st);
+	return 0;
 }
 
 /* tp_btf rather than raw_tracepoint: the socket is a typed pointer, which its storage needs. */

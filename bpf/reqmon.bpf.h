@@ -118,7 +118,8 @@ struct rq_sk_state {
 			     * that body was seen yet, and the head may have had none (head_alone) */
 	__u8 sendfile_bodies; /* a body after a head written alone went by sendfile: such heads are
 			       * not scanned on this connection any more (nothing to save) */
-	__u8 pad[4];
+	__u8 reset_waits;   /* a reset closed the socket while bytes were unread (reset_close) */
+	__u8 pad[3];
 	__u32 owner_tgid;   /* the observed process that last read or wrote here, and its fd: */
 	__s32 owner_fd;     /* a reset closes the socket outside any close of the owner's */
 	struct rq_h2_state h2; /* HTTP/2 frames (h2frames.bpf.h) */

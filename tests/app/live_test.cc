@@ -653,5 +653,42 @@ TEST_F(LiveTest, KeepAliveRequestReadAfterTheResetBelongsToItsConnection) {
   EXPECT_TRUE(Closed(s, 1)) << "the request read after the reset opened a connection: " << s["capture"].dump();
 }
 
+// A server that answers one request, then closes without reading what came next: the client's
+// second request and its reset are still queued. The reset closed the socket while bytes were
+// unread, so the close waited for the reads that never came; the server's close of a socket in
+// CLOSE changes no TCP state. The socket's destruction ends the connection.
+const char* kClosesUnread = R"PY(
+import socket, sys, time
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(('127.0.0.1', int(sys.argv[1])))
+ls.listen(8)
+while True:
+    s, _ = ls.accept()
+    try:
+        s.recv(65536)
+        s.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n')
+        time.sleep(0.3)
+    except OSError:
+        pass
+    s.close()
+)PY";
+
+TEST_F(LiveTest, ResetSocketClosedUnreadEndsItsConnection) {
+  testing::PythonScriptServer server(kClosesUnread, "server");
+  StartReqmon({"--port", std::to_string(server.port())});
+  int st = 0;
+  std::string out = testing::Run("python3 -c \"" + std::string(kKeepAliveResetClient) + "\" " +
+                                 std::to_string(server.port()), &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\n");
+  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+    return j["total_requests"] == 1 && Closed(j, 1);
+  });
+  EXPECT_EQ(s["total_requests"], 1);
+  EXPECT_EQ(s["incomplete_requests"], 0);  // the server never read the second request
+  EXPECT_TRUE(Closed(s, 1)) << "the connection closed unread stayed open: " << s["capture"].dump();
+}
+
 }  // namespace
 }  // namespace reqmon
