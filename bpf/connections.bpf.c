@@ -55,7 +55,9 @@ int BPF_PROG(tcp_destroy_sock, struct sock *sk)
 {
 	struct rq_sk_state *st;
 
-	if (!sk)
+	/* Such a socket still holds its reset's error (sk_err: what the owner's next call would have
+	 * returned): the storage of every other socket is left unread. */
+	if (!sk || !sk->sk_err)
 		return 0;
 	st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
 	if (st && st->owner_tgid && st->reset_waits)
