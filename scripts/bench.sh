@@ -85,9 +85,7 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || true
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0; sleep 0.05; done; echo "bench.sh: $1 did not come up" >&2; return 1; }
-jget() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d'+sys.argv[1]))" "$2"; }
+. "$here/scripts/lib/common.sh"
 log() { echo "[bench $(date +%T)] $*" >&2; }
 
 # ---- the server -----------------------------------------------------------------------------
@@ -101,8 +99,7 @@ api_port=$(free_port)
 h2_port=$(free_port)
 mkdir -p "$work/logs" "$work/html" "$work/other/logs"
 head -c 4096 /dev/urandom > "$work/html/file4k.bin"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout "$work/key.pem" \
-  -out "$work/cert.pem" 2>/dev/null
+self_signed_cert "$work"
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1; daemon on; master_process on; pid $work/nginx.pid;
 worker_rlimit_nofile 65536;

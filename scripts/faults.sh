@@ -26,6 +26,7 @@
 # keep the ring and restart runs' files for a look.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/lib/common.sh"
 build=${BUILD_DIR:-$here/build}
 reqmon=$build/reqmon
 SHORT=${SHORT:-100000}     # short connections in the scale run
@@ -82,7 +83,6 @@ pick_port() {  # a free port in 18000-18999 not handed out before
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() { for _ in $(seq 200); do port_open "$1" && return 0; sleep 0.05; done; echo "faults.sh: port $1 did not open" >&2; return 1; }
-jget() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$1" "$2"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 kids() { ps -o pid= --ppid "$1" | tr -d ' ' | tr '\n' ' '; }
 
@@ -94,8 +94,7 @@ write_nginx() {
   mkdir -p "$dir/logs"
   local tls=""
   if [ -n "$tls_port" ]; then
-    [ -f "$work/cert.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-      -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+    self_signed_cert "$work"
     tls="listen 127.0.0.1:$tls_port ssl backlog=4096; ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;"
   fi
   cat > "$dir/nginx.conf" <<CONF
