@@ -96,8 +96,10 @@ static __always_inline int sock_data(struct sock *sk_raw, int ret, int flags, __
 		a.ts_queued = queue_take(sk_raw, st);
 	socket_data(&a, ret, id, now, st);
 	/* A reset closed the socket, inside this call or before it while bytes were still queued:
-	 * reported after the last of those bytes is read (reset_close). */
-	if (st && sk_closed((__u64)sk_raw) && !sk_unread((__u64)sk_raw))
+	 * reported after the last of those bytes is read (reset_close), or, for ciphertext read
+	 * inside an SSL_read, after the plaintext that call returns. */
+	if (st && sk_closed((__u64)sk_raw) && !sk_unread((__u64)sk_raw) &&
+	    !(dir == RQ_DIR_INGRESS && tls_defer_close(id, sk_raw, st)))
 		close_for_owner(sk_raw, st);
 	return 0;
 }

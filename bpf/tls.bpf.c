@@ -28,6 +28,7 @@ static __always_inline int read_enter(__u64 ssl, __u64 buf, __u64 readbytes)
 
 	if (!t)
 		return 0;
+	tls_flush_close(t); /* one owed by a call whose return was not seen */
 	t->reading = 1;
 	t->r_ssl = ssl;
 	t->r_buf = buf;
@@ -37,28 +38,25 @@ static __always_inline int read_enter(__u64 ssl, __u64 buf, __u64 readbytes)
 	return 0;
 }
 
-static __always_inline int read_exit(long ok, bool ex)
+/* The plaintext an SSL_read returned (ok: its return value), emitted on its connection. */
+static __always_inline void read_emit(struct rq_tls_thread *t, long ok, bool ex, __u64 id)
 {
-	__u64 id = bpf_get_current_pid_tgid(), sk;
-	struct rq_tls_thread *t = bpf_map_lookup_elem(&tls_threads, &id);
 	struct rq_tls_key k = {.tgid = id >> 32};
 	struct rq_tls_conn *c;
 	long n = ok;
+	__u64 sk;
 	int fd;
 
-	if (!t || !t->reading)
-		return 0;
-	t->reading = 0;
 	if (ex) {
 		size_t got = 0;
 
 		/* SSL_read_ex returns 1 and stores the count. */
 		if (ok != 1 || bpf_probe_read_user(&got, sizeof(got), (void *)t->r_readbytes))
-			return 0;
+			return;
 		n = got;
 	}
 	if (n <= 0)
-		return 0;
+		return;
 	k.ssl = t->r_ssl;
 	if (t->nested_sk) {
 		sk = t->nested_sk;
@@ -73,9 +71,21 @@ static __always_inline int read_exit(long ok, bool ex)
 		tls_bind(k.tgid, k.ssl, sk, fd);
 	} else {
 		count(RQ_STAT_TLS_UNBOUND);
-		return 0;
+		return;
 	}
 	tls_emit(t->r_buf, n, RQ_DIR_INGRESS, RQ_SYS_SSL_READ, sk, fd, id, bpf_ktime_get_ns());
+}
+
+static __always_inline int read_exit(long ok, bool ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rq_tls_thread *t = bpf_map_lookup_elem(&tls_threads, &id);
+
+	if (!t || !t->reading)
+		return 0;
+	t->reading = 0;
+	read_emit(t, ok, ex, id);
+	tls_flush_close(t); /* a reset's close, after the plaintext read before it */
 	return 0;
 }
 

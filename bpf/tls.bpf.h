@@ -42,6 +42,9 @@ struct rq_tls_thread {
 	__u8 reading;      /* between SSL_read entry and return */
 	__u8 write_pending; /* SSL_write plaintext not emitted yet */
 	__u8 pad[2];
+	__u64 close_sk;    /* a reset socket whose last queued ciphertext that SSL_read read: */
+	__s32 close_fd;    /* its close is reported after the plaintext, at the return */
+	__u32 close_tgid;  /* (tls_defer_close, tls_flush_close) */
 };
 
 /* An SSL object of a process. */
@@ -211,6 +214,41 @@ static __always_inline void tls_on_socket(__u64 sk, int fd, __u8 dir, long ret, 
 		if (c)
 			c->retry = 1;
 	}
+}
+
+#ifndef RQ_COMPAT
+/* A reset socket's close is due after the read that emptied its queue (sock_data). When that
+ * read is inside an SSL_read of this thread, the plaintext it carries is emitted only at
+ * SSL_read's return: the close is left to then (tls_flush_close), so that the request comes
+ * before it, on its connection. The owner is taken from the socket's storage, which the uprobe
+ * cannot reach, so that nothing else reports the close as well. Returns whether it was left. */
+static __always_inline bool tls_defer_close(__u64 id, struct sock *sk, struct rq_sk_state *st)
+{
+	struct rq_tls_thread *t;
+
+	if (!tls_seen)
+		return false;
+	t = bpf_map_lookup_elem(&tls_threads, &id);
+	if (!t || !t->reading)
+		return false;
+	t->close_sk = (__u64)sk;
+	t->close_fd = st->owner_fd;
+	t->close_tgid = st->owner_tgid;
+	st->owner_tgid = 0;
+	return true;
+}
+#endif
+
+/* Reports the close tls_defer_close left to this thread's SSL_read return, if any. */
+static __always_inline void tls_flush_close(struct rq_tls_thread *t)
+{
+	__u64 sk = t->close_sk;
+
+	if (!sk)
+		return;
+	t->close_sk = 0;
+	submit_conn(RQ_EV_CLOSE, ((__u64)t->close_tgid << 32) | t->close_tgid, t->close_fd,
+		    (struct sock *)sk, RQ_ROLE_UNKNOWN, RQ_SYS_CLOSE, 0, bpf_ktime_get_ns());
 }
 
 /* The data of one socket call (*a, ret bytes moved or -errno): plaintext is emitted as it is,

@@ -320,12 +320,16 @@ https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)}, (re
   Process proc_;
 };
 
-/// A server written as a Python script, run as `python3 -c script port` on a free port of
-/// 127.0.0.1; `what` names it in the error if it does not start listening.
+/// A server written as a Python script, run as `python3 -c script port args...` on a free port
+/// of 127.0.0.1; `what` names it in the error if it does not start listening.
 class PythonScriptServer {
  public:
-  PythonScriptServer(const char* script, const std::string& what) : port_(FreePort()) {
-    proc_.Start({"python3", "-c", script, std::to_string(port_)});
+  PythonScriptServer(const char* script, const std::string& what,
+                     const std::vector<std::string>& args = {})
+      : port_(FreePort()) {
+    std::vector<std::string> argv = {"python3", "-c", script, std::to_string(port_)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    proc_.Start(argv);
     if (!WaitForPort(port_)) throw std::runtime_error(what + " did not start");
   }
   int port() const { return port_; }

@@ -287,5 +287,71 @@ TEST_F(TlsLiveTest, UncoveredTlsLibraryIsNamed) {
   EXPECT_NE(prom.find("reqmon_tls_not_covered_processes 1"), std::string::npos);
 }
 
+// A TLS server that reads late: the client's request and its reset have both arrived by the time
+// it reads. The socket is closed already, but the ciphertext is still queued: SSL_read reads it
+// (the read that empties the queue is where a plain connection's close is reported) and returns
+// the request's plaintext only after that. The close is reported after the plaintext, so the
+// request belongs to its connection and is counted incomplete (the server's answer fails),
+// instead of opening a connection that nothing closes.
+const char* kTlsLateReader = R"PY(
+import socket, ssl, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(('127.0.0.1', int(sys.argv[1])))
+ls.listen(8)
+while True:
+    c, _ = ls.accept()
+    try:
+        s = ctx.wrap_socket(c, server_side=True)
+        time.sleep(0.3)
+        if s.recv(65536):
+            s.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n')
+        s.recv(65536)
+    except OSError:
+        pass
+    c.close()
+)PY";
+
+const char* kTlsResetClient = R"PY(
+import socket, ssl, struct, sys
+ctx = ssl._create_unverified_context()
+raw = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else the reset drops a request Nagle held
+s = ctx.wrap_socket(raw, server_hostname='localhost')
+s.sendall(b'GET /unanswered HTTP/1.1\r\nHost: x\r\n\r\n')
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()
+print('sent')
+)PY";
+
+TEST_F(TlsLiveTest, RequestReadAfterTheResetBelongsToItsConnection) {
+  const fs::path certs = testing::MakeTempDir("tls-late");
+  testing::MakeCertificate(certs);
+  testing::PythonScriptServer server(kTlsLateReader, "TLS late reader",
+                                     {(certs / "cert.pem").string(), (certs / "key.pem").string()});
+  StartReqmon({"--port", std::to_string(server.port())});
+  int st = 0;
+  const std::string out = testing::Run("python3 -c \"" + std::string(kTlsResetClient) + "\" " +
+                                       std::to_string(server.port()), &st);
+  ASSERT_EQ(st, 0) << out;
+  auto closed = [](const json& j) {
+    return j["capture"]["connections_opened"] >= 1 && j["capture"]["connections_open"] == 0;
+  };
+  json s;
+  for (int i = 0; i < 50; ++i) {
+    s = GetJson(Url("/stats"));
+    if (s["incomplete_requests"] == 1 && closed(s)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  fs::remove_all(certs);
+  EXPECT_EQ(s["incomplete_requests"], 1) << s["capture"].dump();
+  EXPECT_EQ(s["total_requests"], 0);
+  EXPECT_EQ(s["capture"]["kernel_tls_unbound"], 0);
+  EXPECT_TRUE(closed(s)) << "the request read after the reset opened a connection: "
+                         << s["capture"].dump();
+}
+
 }  // namespace
 }  // namespace reqmon
