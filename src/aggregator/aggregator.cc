@@ -143,7 +143,9 @@ Aggregator::Process& Aggregator::ProcessLocked(uint32_t pid) {
     return *last_proc_;
   }
   // A late record of a folded pid (records drain within milliseconds of the sample that found it
-  // gone) goes to its group: a new entry would be folded again and counted twice there.
+  // gone) goes to its group: a new entry would be folded again and counted twice there. Only the
+  // last 1,024 folded pids are remembered: a new process would have that pid only after the pid
+  // space wrapped around (4,194,304 pids by default).
   if (auto f = folded_into_.find(pid); f != folded_into_.end()) return *f->second;
   if (procs_.size() >= opts_.max_processes) {
     pid = 0;
