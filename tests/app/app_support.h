@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -99,6 +100,22 @@ class LiveReqmonTest : public ::testing::Test {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // nothing more may arrive
     return GetJson(Url("/stats"));
+  }
+  /// Polls /stats until ok(stats) holds (or 5 s pass), then returns the last one read.
+  nlohmann::json StatsWhen(const std::function<bool(const nlohmann::json&)>& ok) {
+    nlohmann::json s;
+    for (int i = 0; i < 50; ++i) {
+      s = GetJson(Url("/stats"));
+      if (ok(s)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return s;
+  }
+  /// Whether /stats (`j`) shows at least `opened` connections opened and none open. The capture's
+  /// counters are published once a second: connections_open is 0 before the first publication
+  /// too, so 0 open alone proves nothing.
+  static bool Closed(const nlohmann::json& j, int opened) {
+    return j["capture"]["connections_opened"] >= opened && j["capture"]["connections_open"] == 0;
   }
 
   fs::path dir_;

@@ -495,22 +495,6 @@ else:
 s.close()
 )PY";
 
-// The capture's counters in /stats are published once a second: connections_open is 0 before
-// the first publication too. Closed: at least `opened` connections were opened, and none is open.
-bool Closed(const json& j, int opened) {
-  return j["capture"]["connections_opened"] >= opened && j["capture"]["connections_open"] == 0;
-}
-
-json StatsWhen(const std::function<std::string()>& url, const std::function<bool(const json&)>& ok) {
-  json s;
-  for (int i = 0; i < 50; ++i) {
-    s = GetJson(url());
-    if (ok(s)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return s;
-}
-
 TEST_F(LiveTest, ResetConnectionsCloseAtOnce) {
   testing::Nginx nginx;
   StartReqmon({"--pid", std::to_string(nginx.master_pid())});
@@ -521,7 +505,7 @@ TEST_F(LiveTest, ResetConnectionsCloseAtOnce) {
     ASSERT_EQ(st, 0) << out;
     EXPECT_EQ(out, "HTTP/1.1 200 OK\n");
   }
-  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+  const json s = StatsWhen([](const json& j) {
     return j["total_requests"] == 3 && Closed(j, 3);
   });
   EXPECT_EQ(s["total_requests"], 3);
@@ -537,7 +521,7 @@ TEST_F(LiveTest, RequestLeftUnansweredByAResetIsIncompleteAtOnce) {
                                  std::to_string(slow.port()) + " /api/3 0", &st);
   ASSERT_EQ(st, 0) << out;
   // No other connection follows, so the fd is never reused: only the reset can close it.
-  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+  const json s = StatsWhen([](const json& j) {
     return j["incomplete_requests"] == 1 && Closed(j, 1);
   });
   EXPECT_EQ(s["incomplete_requests"], 1);
@@ -587,10 +571,7 @@ TEST_F(LiveTest, RequestLogRotatesAtItsSize) {
 // once (the server's answer fails), instead of opening a connection that nothing closes.
 const char* kLateReader = R"PY(
 import socket, sys, time
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(('127.0.0.1', int(sys.argv[1])))
-ls.listen(8)
+ls = socket.create_server(('127.0.0.1', int(sys.argv[1])))
 while True:
     s, _ = ls.accept()
     try:
@@ -628,7 +609,7 @@ TEST_F(LiveTest, RequestReadAfterTheResetBelongsToItsConnection) {
   std::string out = testing::Run("python3 -c \"" + std::string(kResetClient) + "\" " +
                                  std::to_string(server.port()) + " /unanswered 0", &st);
   ASSERT_EQ(st, 0) << out;
-  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+  const json s = StatsWhen([](const json& j) {
     return j["incomplete_requests"] == 1 && Closed(j, 1);
   });
   EXPECT_EQ(s["incomplete_requests"], 1);
@@ -644,7 +625,7 @@ TEST_F(LiveTest, KeepAliveRequestReadAfterTheResetBelongsToItsConnection) {
                                  std::to_string(server.port()), &st);
   ASSERT_EQ(st, 0) << out;
   EXPECT_EQ(out, "HTTP/1.1 200 OK\n");
-  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+  const json s = StatsWhen([](const json& j) {
     return j["total_requests"] == 1 && j["incomplete_requests"] == 1 &&
            Closed(j, 1);
   });
@@ -659,10 +640,7 @@ TEST_F(LiveTest, KeepAliveRequestReadAfterTheResetBelongsToItsConnection) {
 // CLOSE changes no TCP state. The socket's destruction ends the connection.
 const char* kClosesUnread = R"PY(
 import socket, sys, time
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(('127.0.0.1', int(sys.argv[1])))
-ls.listen(8)
+ls = socket.create_server(('127.0.0.1', int(sys.argv[1])))
 while True:
     s, _ = ls.accept()
     try:
@@ -682,7 +660,7 @@ TEST_F(LiveTest, ResetSocketClosedUnreadEndsItsConnection) {
                                  std::to_string(server.port()), &st);
   ASSERT_EQ(st, 0) << out;
   EXPECT_EQ(out, "HTTP/1.1 200 OK\n");
-  const json s = StatsWhen([&] { return Url("/stats"); }, [](const json& j) {
+  const json s = StatsWhen([](const json& j) {
     return j["total_requests"] == 1 && Closed(j, 1);
   });
   EXPECT_EQ(s["total_requests"], 1);

@@ -297,10 +297,7 @@ const char* kTlsLateReader = R"PY(
 import socket, ssl, sys, time
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[2], sys.argv[3])
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(('127.0.0.1', int(sys.argv[1])))
-ls.listen(8)
+ls = socket.create_server(('127.0.0.1', int(sys.argv[1])))
 while True:
     c, _ = ls.accept()
     try:
@@ -336,21 +333,15 @@ TEST_F(TlsLiveTest, RequestReadAfterTheResetBelongsToItsConnection) {
   const std::string out = testing::Run("python3 -c \"" + std::string(kTlsResetClient) + "\" " +
                                        std::to_string(server.port()), &st);
   ASSERT_EQ(st, 0) << out;
-  auto closed = [](const json& j) {
-    return j["capture"]["connections_opened"] >= 1 && j["capture"]["connections_open"] == 0;
-  };
-  json s;
-  for (int i = 0; i < 50; ++i) {
-    s = GetJson(Url("/stats"));
-    if (s["incomplete_requests"] == 1 && closed(s)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const json s = StatsWhen([](const json& j) {
+    return j["incomplete_requests"] == 1 && Closed(j, 1);
+  });
   fs::remove_all(certs);
   EXPECT_EQ(s["incomplete_requests"], 1) << s["capture"].dump();
   EXPECT_EQ(s["total_requests"], 0);
   EXPECT_EQ(s["capture"]["kernel_tls_unbound"], 0);
-  EXPECT_TRUE(closed(s)) << "the request read after the reset opened a connection: "
-                         << s["capture"].dump();
+  EXPECT_TRUE(Closed(s, 1)) << "the request read after the reset opened a connection: "
+                            << s["capture"].dump();
 }
 
 }  // namespace
