@@ -10,17 +10,6 @@
 #include "reqmon.bpf.h"
 #include "tls.bpf.h"
 
-static __always_inline struct rq_tls_thread *tls_thread(__u64 id)
-{
-	struct rq_tls_thread *t = bpf_map_lookup_elem(&tls_threads, &id);
-	struct rq_tls_thread zero = {};
-
-	if (t)
-		return t;
-	bpf_map_update_elem(&tls_threads, &id, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&tls_threads, &id);
-}
-
 static __always_inline int read_enter(__u64 ssl, __u64 buf, __u64 readbytes)
 {
 	__u64 id = bpf_get_current_pid_tgid();

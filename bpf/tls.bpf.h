@@ -98,6 +98,18 @@ RQ_EXTERN struct {
 	__type(value, struct rq_h2_state);
 } tls_h2 SEC(".maps");
 
+/* This thread's state inside OpenSSL, made on its first use. */
+static __always_inline struct rq_tls_thread *tls_thread(__u64 id)
+{
+	struct rq_tls_thread *t = bpf_map_lookup_elem(&tls_threads, &id);
+	struct rq_tls_thread zero = {};
+
+	if (t)
+		return t;
+	bpf_map_update_elem(&tls_threads, &id, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&tls_threads, &id);
+}
+
 /* Set once any TLS socket was marked: until then no socket call pays the lookup. */
 extern bool tls_seen;
 
@@ -180,7 +192,11 @@ static __always_inline void tls_on_socket(__u64 sk, int fd, __u8 dir, long ret, 
 
 	if (ret > 0)
 		count_n(RQ_STAT_TLS_CIPHER_BYTES, ret);
-	t = bpf_map_lookup_elem(&tls_threads, &id);
+	/* A read that moved ciphertext is remembered even by a thread that has made no SSL call
+	 * yet: a server whose BIO reads ahead (Apache's mod_ssl) can read a connection's first
+	 * request along with the handshake, outside SSL_read, on a new worker thread; that
+	 * request's SSL_read then makes no socket read and has only this one to tell its socket. */
+	t = dir == RQ_DIR_INGRESS && ret > 0 ? tls_thread(id) : bpf_map_lookup_elem(&tls_threads, &id);
 	if (!t)
 		return;
 	if (dir == RQ_DIR_INGRESS) {

@@ -250,6 +250,74 @@ class Nginx {
   Process proc_;
 };
 
+/// A real Apache httpd (Debian's apache2) on 127.0.0.1:port() and, with TLS (mod_ssl),
+/// tls_port(), with its own ServerRoot, config and docroot, started in the foreground so that the
+/// test holds its master's PID. mpm: "event" (Debian's default: processes of threads, keep-alive
+/// connections handed between threads) or "prefork" (a process per connection). Enough processes
+/// and threads are started up front for a test's load, so that none is forked while it runs. The
+/// access log gives, per request, the port it came in on, the request line, the status and the
+/// time taken in µs (`%p %r %>s %D`). Routes: /index.html, /big.bin (100 kB), /api/... (the
+/// index, rewritten), /status/500 (a 500), anything else a 404.
+class Apache {
+ public:
+  explicit Apache(const std::string& mpm = "event")
+      : dir_(MakeTempDir("apache")), port_(FreePort()), tls_port_(FreePort()) {
+    MakeCertificate(dir_);
+    fs::create_directories(dir_ / "html");
+    fs::create_directories(dir_ / "logs");
+    std::ofstream(dir_ / "html" / "index.html") << "<html>hello from apache</html>\n";
+    std::ofstream(dir_ / "html" / "big.bin") << std::string(100000, 'x');
+    const std::string d = dir_.string(), mods = "/usr/lib/apache2/modules/";
+    std::ofstream conf(dir_ / "httpd.conf");
+    conf << "ServerRoot " << d << "\nServerName localhost\n"
+         << "LoadModule mpm_" << mpm << "_module " << mods << "mod_mpm_" << mpm << ".so\n";
+    for (const char* m : {"authz_core", "mime", "rewrite", "ssl", "socache_shmcb"})
+      conf << "LoadModule " << m << "_module " << mods << "mod_" << m << ".so\n";
+    if (mpm == "prefork")
+      conf << "StartServers 8\nMinSpareServers 1\nMaxSpareServers 16\n";
+    else
+      conf << "StartServers 2\nThreadsPerChild 25\nMinSpareThreads 10\nMaxSpareThreads 75\n";
+    conf << "TypesConfig /etc/mime.types\nUser www-data\nGroup www-data\n"
+         << "PidFile " << d << "/logs/httpd.pid\nErrorLog " << d << "/logs/error.log\n"
+         << "LogFormat \"%p %r %>s %D\" timed\nCustomLog " << d << "/logs/access.log timed\n"
+         << "Listen 127.0.0.1:" << port_ << "\nListen 127.0.0.1:" << tls_port_ << "\n"
+         << "DocumentRoot " << d << "/html\n<Directory " << d << "/html>\n  Require all granted\n"
+         << "</Directory>\nRewriteEngine on\nRewriteRule ^/status/500$ - [R=500]\n"
+         << "RewriteRule ^/api/ /index.html [L]\n"
+         << "SSLSessionCache shmcb:" << d << "/logs/ssl_scache(512000)\n"
+         << "<VirtualHost 127.0.0.1:" << tls_port_ << ">\n  SSLEngine on\n"
+         << "  SSLCertificateFile " << d << "/cert.pem\n  SSLCertificateKeyFile " << d
+         << "/key.pem\n  RewriteEngine on\n  RewriteOptions Inherit\n</VirtualHost>\n";
+    conf.close();
+    proc_.Start({"apache2", "-f", (dir_ / "httpd.conf").string(), "-DFOREGROUND"},
+                (dir_ / "stdout.log").string());
+    if (!WaitForPort(port_) || !WaitForPort(tls_port_))
+      throw std::runtime_error("apache2 did not start: " + ReadFile(dir_ / "logs/error.log") +
+                               ReadFile(dir_ / "stdout.log"));
+  }
+  ~Apache() {
+    proc_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  int port() const { return port_; }
+  int tls_port() const { return tls_port_; }
+  pid_t master_pid() const { return proc_.pid(); }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::string tls_url(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(tls_port_) + path;
+  }
+  fs::path access_log() const { return dir_ / "logs/access.log"; }
+
+ private:
+  fs::path dir_;
+  int port_;
+  int tls_port_;
+  Process proc_;
+};
+
 /// A real HTTPS server that is not nginx, on 127.0.0.1:port with a certificate of its own:
 ///  - kPython: Python's ssl module around http.server (OpenSSL as libssl.so.3);
 ///  - kNode: Node.js https (OpenSSL linked into the node executable, its symbols exported);
