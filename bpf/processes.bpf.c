@@ -15,7 +15,10 @@ static __always_inline void submit_proc(__u32 kind, __u32 pid, __u32 ppid)
 	ev.ppid = ppid;
 	ev.kind = kind;
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
-	rq_output(&ev, sizeof(ev));
+	/* A new process wakes the reader at once: the loader attaches its TLS probes then, and
+	 * every millisecond before that is one in which its first TLS requests go unseen (a
+	 * server that forks workers under load: Apache's prefork). */
+	rq_output_wake(&ev, sizeof(ev), kind != RQ_PROC_EXIT);
 }
 
 /* A raw tracepoint gives the task pointers, so a new thread (same tgid) can be told apart from a

@@ -642,18 +642,25 @@ static __noinline long mark_lost(__u64 seq)
 }
 
 /* bpf_ringbuf_output() of one record, preceded by a loss marker when records were lost since
- * the last one; counts a record that found no room. Returns 0 when the record was submitted. */
-static __always_inline long rq_output(void *data, __u64 size)
+ * the last one; counts a record that found no room. Returns 0 when the record was submitted.
+ * wake: the reader is woken for this record whatever the backlog (a rare record that user space
+ * must act on at once). */
+static __always_inline long rq_output_wake(void *data, __u64 size, bool wake)
 {
 	__u64 seq = *(volatile __u64 *)&lost_seq;
 
 	if (seq != *(volatile __u64 *)&marked_seq && mark_lost(seq))
 		return -1;
-	if (bpf_ringbuf_output(&events, data, size, rb_flags(size))) {
+	if (bpf_ringbuf_output(&events, data, size, wake ? BPF_RB_FORCE_WAKEUP : rb_flags(size))) {
 		note_lost();
 		return -1;
 	}
 	return 0;
+}
+
+static __always_inline long rq_output(void *data, __u64 size)
+{
+	return rq_output_wake(data, size, false);
 }
 
 /* A connection record (opened or closed) of the observed thread id on its fd. */
