@@ -25,8 +25,9 @@ pkgs=(
   nginx-light python3 curl wrk apache2-utils prometheus iproute2 util-linux procps
   # HTTPS tests: certificates, and a TLS server whose library reqmon does not hook (GnuTLS)
   openssl gnutls-bin
-  # Apache httpd (event and prefork MPMs, mod_ssl), run by the tests with configs of their own
-  apache2
+  # Apache httpd (event and prefork MPMs, mod_ssl) and gunicorn, run by the tests with configs
+  # of their own
+  apache2 gunicorn
   # HTTP/2 and gRPC peers: h2load and nghttp, the Python gRPC runtime, Python h2 (an h2c
   # Upgrade server)
   nghttp2-client python3-grpcio python3-h2

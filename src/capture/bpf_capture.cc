@@ -417,6 +417,12 @@ std::unique_ptr<BpfCapture> BpfCapture::Start(const CaptureConfig& config, Recor
       attach_failed = true;
       return err;
     }
+    // A child forked while the programs loaded, before the fork tracepoint was attached, is in
+    // no map yet (a server that starts its workers as reqmon starts: gunicorn's first workers
+    // went unseen for their whole life). Every later fork is seen: walk the trees once more.
+    for (pid_t p : config.pids)
+      for (pid_t q : ProcessTree(config.proc_root, p))
+        if (im.static_pids.insert(q).second) im.AddTarget(q);
     return 0;
   };
   // The default build needs kernel 6.5+: BTF-typed reads (6.2), the socket layer's send/receive

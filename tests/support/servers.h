@@ -318,6 +318,61 @@ class Apache {
   Process proc_;
 };
 
+/// A real gunicorn (Debian's) with sync workers on 127.0.0.1:port, serving a WSGI app of its own
+/// (GET /status/N answers N, anything else 200), started in the foreground so that the test holds
+/// its master's PID. max_requests: each worker exits after that many requests and the master
+/// forks a new one (gunicorn's --max-requests, which servers use against leaks), so that workers
+/// come and go under load. tls: HTTPS with a certificate of its own (Python's ssl). The access
+/// log gives the request line and the status of every request gunicorn answered.
+class Gunicorn {
+ public:
+  Gunicorn(int workers, int max_requests, bool tls)
+      : dir_(MakeTempDir("gunicorn")), port_(FreePort()), tls_(tls) {
+    std::ofstream(dir_ / "app.py") << R"PY(
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "/")
+    code = path.split("/")[2] if path.startswith("/status/") else "200"
+    body = b"hello from gunicorn\n"
+    start_response(code + " X", [("Content-Type", "text/plain"),
+                                 ("Content-Length", str(len(body)))])
+    return [body]
+)PY";
+    std::vector<std::string> argv = {
+        "gunicorn", "-w", std::to_string(workers), "-k", "sync", "-b",
+        "127.0.0.1:" + std::to_string(port_), "--chdir", dir_.string(), "--access-logfile",
+        (dir_ / "access.log").string(), "--access-logformat", "%(r)s %(s)s"};
+    if (max_requests) {
+      argv.push_back("--max-requests");
+      argv.push_back(std::to_string(max_requests));
+    }
+    if (tls) {
+      MakeCertificate(dir_);
+      for (const char* a : {"--certfile", "cert.pem", "--keyfile", "key.pem"})
+        argv.push_back(a[0] == '-' ? a : (dir_ / a).string());
+    }
+    argv.push_back("app:app");
+    proc_.Start(argv, (dir_ / "stdout.log").string());
+    if (!WaitForPort(port_))
+      throw std::runtime_error("gunicorn did not start: " + ReadFile(dir_ / "stdout.log"));
+  }
+  ~Gunicorn() {
+    proc_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  pid_t master_pid() const { return proc_.pid(); }
+  std::string url(const std::string& path) const {
+    return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_) + path;
+  }
+  fs::path access_log() const { return dir_ / "access.log"; }
+
+ private:
+  fs::path dir_;
+  int port_;
+  bool tls_;
+  Process proc_;
+};
+
 /// A real HTTPS server that is not nginx, on 127.0.0.1:port with a certificate of its own:
 ///  - kPython: Python's ssl module around http.server (OpenSSL as libssl.so.3);
 ///  - kNode: Node.js https (OpenSSL linked into the node executable, its symbols exported);
