@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -220,17 +221,69 @@ std::string TlsNotCoveredReason(const std::string& proc_root, pid_t pid) {
 }
 
 TlsProbes::TlsProbes(const TlsPrograms& programs, std::string proc_root)
-    : progs_(programs), proc_root_(std::move(proc_root)) {}
+    : progs_(programs), proc_root_(std::move(proc_root)), reaper_([this] { ReapLoop(); }) {}
 
 TlsProbes::~TlsProbes() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [pid, p] : procs_) Detach(p);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [pid, p] : procs_) Detach(p);
+  }
+  {
+    std::lock_guard<std::mutex> lock(reap_mu_);
+    reap_stop_ = true;
+  }
+  reap_cv_.notify_one();
+  reaper_.join();  // after it destroyed every link handed to it
 }
 
 void TlsProbes::Detach(Proc& p) {
-  for (bpf_link* l : p.links) bpf_link__destroy(l);
+  if (!p.links.empty()) {
+    {
+      std::lock_guard<std::mutex> lock(reap_mu_);
+      reap_.insert(reap_.end(), p.links.begin(), p.links.end());
+    }
+    reap_cv_.notify_one();
+  }
   p.links.clear();
   p.info.covered = false;
+}
+
+namespace {
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void TlsProbes::ReapLoop() {
+  // The kernel takes ~90 ms to detach one probe here, one at a time (links destroyed from
+  // several threads at once took as long in all), and an attach made meanwhile waits for it: a
+  // new worker's probes went in 40-80 ms after its fork instead of 10-30. So links wait while
+  // processes are being attached (until kReapQuiet has passed without one), unless more than
+  // kReapBacklog are waiting; then they go one at a time.
+  constexpr int64_t kReapQuiet = 1'000'000'000;
+  constexpr size_t kReapBacklog = 512;
+  std::unique_lock<std::mutex> lock(reap_mu_);
+  for (;;) {
+    reap_cv_.wait(lock, [this] { return reap_stop_ || !reap_.empty(); });
+    if (reap_stop_) break;
+    int64_t since = SteadyNs() - last_attach_ns_.load(std::memory_order_relaxed);
+    if (reap_.size() <= kReapBacklog && since < kReapQuiet) {
+      reap_cv_.wait_for(lock, std::chrono::nanoseconds(kReapQuiet - since),
+                        [this] { return reap_stop_; });
+      continue;
+    }
+    bpf_link* l = reap_.back();
+    reap_.pop_back();
+    lock.unlock();
+    bpf_link__destroy(l);
+    lock.lock();
+  }
+  std::vector<bpf_link*> rest;
+  rest.swap(reap_);
+  lock.unlock();
+  for (bpf_link* l : rest) bpf_link__destroy(l);
 }
 
 bool TlsProbes::Attach(Proc& p) {
@@ -331,7 +384,7 @@ void TlsProbes::Sync(const std::vector<pid_t>& pids) {
       ++it;
       continue;
     }
-    Detach(it->second);
+    Detach(it->second);  // handed to the reaper (ReapLoop): the attach below does not wait
     {
       std::lock_guard<std::mutex> q(seen_mu_);
       seen_once_.erase(it->first);  // the pid may be another process's next
@@ -347,7 +400,9 @@ void TlsProbes::Sync(const std::vector<pid_t>& pids) {
       if (seen_pending_.erase(pid)) p.info.tls_seen = true;
     }
     if (p.info.covered) continue;
-    if (!Attach(p) && !p.reported && p.info.reason.empty())
+    if (Attach(p))
+      last_attach_ns_.store(SteadyNs(), std::memory_order_relaxed);
+    else if (!p.reported && p.info.reason.empty())
       p.info.reason = TlsNotCoveredReason(proc_root_, pid);
     Report(p);
   }

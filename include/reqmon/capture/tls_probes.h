@@ -17,10 +17,12 @@
 
 #include <cstdint>
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 struct bpf_program;
@@ -125,15 +127,26 @@ class TlsProbes {
   std::map<pid_t, Proc> procs_;
   std::set<pid_t> seen_pending_;  ///< TlsSeen() for processes Sync() has not met yet
   std::map<std::string, OpenSslProbePlan> plan_cache_;  ///< by "dev:inode"
-  // Sync() holds mu_ while it attaches and detaches uprobes, which takes the kernel a while
-  // (an RCU grace period per detached uprobe: a second and more for a killed nginx). What the
-  // drain thread and the sampler call must not wait for that: they use these.
+  // Sync() holds mu_ while it attaches uprobes, which can take the kernel a while (the first
+  // attach after a quiet spell: 8-30 ms here). What the drain thread and the sampler call must
+  // not wait for that: they use these.
   std::mutex seen_mu_;
   std::vector<pid_t> seen_queue_;  ///< TlsSeen() since the last Sync()
   std::set<pid_t> seen_once_;      ///< pids TlsSeen() was told about
   mutable std::mutex pub_mu_;
   std::vector<TlsProcess> published_;
   std::atomic<size_t> links_{0};
+  // Detached links are destroyed by a thread of their own, when no process is being attached:
+  // each destroy waits for the kernel (~90 ms a probe here), and a new process's attach must
+  // not wait behind that. A server that replaces its workers as it goes (gunicorn
+  // --max-requests) forks the next one while the last one's probes are still going.
+  void ReapLoop();
+  std::atomic<int64_t> last_attach_ns_{0};  ///< steady clock of the last successful Attach
+  std::mutex reap_mu_;
+  std::condition_variable reap_cv_;
+  std::vector<bpf_link*> reap_;
+  bool reap_stop_ = false;
+  std::thread reaper_;
 };
 
 }  // namespace reqmon
