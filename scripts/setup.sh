@@ -25,9 +25,9 @@ pkgs=(
   nginx-light python3 curl wrk apache2-utils prometheus iproute2 util-linux procps
   # HTTPS tests: certificates, and a TLS server whose library reqmon does not hook (GnuTLS)
   openssl gnutls-bin
-  # Apache httpd (event and prefork MPMs, mod_ssl) and gunicorn, run by the tests with configs
-  # of their own
-  apache2 gunicorn
+  # Apache httpd (event and prefork MPMs, mod_ssl), gunicorn and lighttpd, run by the tests with
+  # configs of their own
+  apache2 gunicorn lighttpd lighttpd-mod-openssl
   # HTTP/2 and gRPC peers: h2load and nghttp, the Python gRPC runtime, Python h2 (an h2c
   # Upgrade server)
   nghttp2-client python3-grpcio python3-h2
@@ -50,9 +50,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # Debian's nginx, apache2 and prometheus packages start system services; reqmon's tests run
-  # their own. A policy-rc.d that refuses keeps them from starting while the packages install
-  # (unless the machine already has one).
+  # Debian's nginx, apache2, lighttpd and prometheus packages start system services; reqmon's
+  # tests run their own. A policy-rc.d that refuses keeps them from starting while the packages
+  # install (unless the machine already has one).
   own_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
@@ -60,7 +60,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
-  systemctl disable --now nginx apache2 prometheus prometheus-alertmanager >/dev/null 2>&1 || true
+  systemctl disable --now nginx apache2 lighttpd prometheus prometheus-alertmanager >/dev/null 2>&1 || true
   # Where there is no init to ask, the package's own nginx, by its pid file (never by name: other
   # nginx on the machine are not ours to end).
   if [ -s /run/nginx.pid ] && grep -q nginx "/proc/$(cat /run/nginx.pid)/comm" 2>/dev/null; then

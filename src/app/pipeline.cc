@@ -42,7 +42,8 @@ std::map<std::string, uint64_t> Pipeline::Counters() const {
           {"loss_marks", tc.loss_marks},
           {"loss_resyncs", tc.loss_resyncs},
           {"tls_records", tc.tls_records},
-          {"tls_connections", tc.tls_connections}};
+          {"tls_connections", tc.tls_connections},
+          {"tls_ciphertext_dropped", tc.tls_ciphertext_dropped}};
 }
 
 std::map<std::string, uint64_t> Pipeline::Http2Counters() const {

@@ -84,6 +84,7 @@ uint32_t ConnectionTracker::Start(uint64_t key, uint32_t pid, int32_t fd, rq_rol
   s.used = true;
   s.is_h2 = false;
   s.probed = false;
+  s.tls = false;
   s.loss_epoch = loss_epoch_;  // nothing of it came before the losses known so far
   s.conn.Reset(pid, fd, next_connection_id_++, role, ep, conn_options_, &counters_.http, &sink_);
   PushFront(i);
@@ -145,6 +146,15 @@ void ConnectionTracker::OnData(const rq_data_event& ev, std::string_view payload
     slots_[i]->conn.UpdateEndpoints(ev.ep);
   }
   Slot& s = *slots_[i];
+  if (ev.flags & RQ_DATA_TLS) {
+    s.tls = true;
+  } else if (s.tls) [[unlikely]] {
+    // Plain bytes on a connection whose plaintext comes from the TLS library: ciphertext that the
+    // kernel read after a reset had closed the socket and dropped its TLS mark (lighttpd reading
+    // the rest of a client's close_notify after the client's RST). Never parsed.
+    ++counters_.tls_ciphertext_dropped;
+    return;
+  }
   if (s.loss_epoch != loss_epoch_) [[unlikely]] {
     // Records were lost since this connection's last record: some of them may have been its.
     s.loss_epoch = loss_epoch_;

@@ -373,6 +373,52 @@ def app(environ, start_response):
   Process proc_;
 };
 
+/// A real lighttpd (Debian's, with mod_openssl) on 127.0.0.1:port() and, with TLS, tls_port(),
+/// serving a temporary folder (/index.html), in the foreground so that the test holds its PID.
+/// It ends a keep-alive connection after max_keepalive requests (its own default is 1000).
+class Lighttpd {
+ public:
+  explicit Lighttpd(int max_keepalive = 100)
+      : dir_(MakeTempDir("lighttpd")), port_(FreePort()), tls_port_(FreePort()) {
+    MakeCertificate(dir_);
+    fs::create_directories(dir_ / "html");
+    std::ofstream(dir_ / "html" / "index.html") << "<html>hello from lighttpd</html>\n";
+    std::ofstream(dir_ / "both.pem")
+        << ReadFile(dir_ / "cert.pem") << ReadFile(dir_ / "key.pem");
+    std::ofstream conf(dir_ / "lighttpd.conf");
+    conf << "server.document-root = \"" << (dir_ / "html").string() << "\"\n"
+         << "server.bind = \"127.0.0.1\"\nserver.port = " << port_ << "\n"
+         << "server.modules = (\"mod_openssl\")\n"
+         << "server.max-keep-alive-requests = " << max_keepalive << "\n"
+         << "$SERVER[\"socket\"] == \"127.0.0.1:" << tls_port_ << "\" {\n"
+         << "  ssl.engine = \"enable\"\n  ssl.pemfile = \"" << (dir_ / "both.pem").string()
+         << "\"\n}\n";
+    conf.close();
+    proc_.Start({"lighttpd", "-D", "-f", (dir_ / "lighttpd.conf").string()},
+                (dir_ / "stdout.log").string());
+    if (!WaitForPort(port_) || !WaitForPort(tls_port_))
+      throw std::runtime_error("lighttpd did not start: " + ReadFile(dir_ / "stdout.log"));
+  }
+  ~Lighttpd() {
+    proc_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  pid_t pid() const { return proc_.pid(); }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::string tls_url(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(tls_port_) + path;
+  }
+
+ private:
+  fs::path dir_;
+  int port_;
+  int tls_port_;
+  Process proc_;
+};
+
 /// A real HTTPS server that is not nginx, on 127.0.0.1:port with a certificate of its own:
 ///  - kPython: Python's ssl module around http.server (OpenSSL as libssl.so.3);
 ///  - kNode: Node.js https (OpenSSL linked into the node executable, its symbols exported);

@@ -46,6 +46,33 @@ TEST(TrackerTest, OpenDataCloseEndToEnd) {
   EXPECT_EQ(h.tracker.size(), 0u);
 }
 
+// A reset closes a TLS socket and the kernel drops its TLS mark; what the server reads after
+// that (the rest of a client's close_notify: lighttpd) comes as plain bytes. On a connection
+// whose plaintext came from the TLS library they are ciphertext: dropped, never parsed.
+TEST(TrackerTest, PlainBytesOnATlsConnectionAreCiphertextNotParsed) {
+  Harness h;
+  h.b.FlagNext(RQ_DATA_TLS);
+  h.In(kGet);
+  h.b.FlagNext(RQ_DATA_TLS);
+  h.Out(kOk);
+  h.In(std::string_view("\x5d\xc1\xc5\x5d\x20\xd1\xa9\x59\x20\xb5\x57\x1f\x00\x99", 14));
+  h.Feed(h.b.Close());
+  ASSERT_EQ(h.sink.txs.size(), 1u);
+  EXPECT_FALSE(h.sink.txs[0].incomplete);
+  const TrackerCounters& c = h.tracker.counters();
+  EXPECT_EQ(c.tls_ciphertext_dropped, 1u);
+  EXPECT_EQ(c.http.unparsed_bytes, 0u);
+  EXPECT_EQ(c.http.transactions, 1u);
+  // The same bytes on a plain connection are what they are: unparsed.
+  Harness plain;
+  plain.In(kGet);
+  plain.Out(kOk);
+  plain.In(std::string_view("\x5d\xc1\xc5\x5d\x20\xd1\xa9\x59\x20\xb5\x57\x1f\x00\x99", 14));
+  plain.Feed(plain.b.Close());
+  EXPECT_EQ(plain.tracker.counters().tls_ciphertext_dropped, 0u);
+  EXPECT_GT(plain.tracker.counters().http.unparsed_bytes, 0u);
+}
+
 TEST(TrackerTest, CloseWithUnansweredRequestsReportsIncomplete) {
   Harness h;
   h.Feed(h.b.Open(RQ_ROLE_SERVER));

@@ -72,6 +72,9 @@ struct TrackerCounters {
   uint64_t tls_records = 0;          ///< of which TLS plaintext from the TLS library
   uint64_t tls_connections = 0;      ///< connections whose TLS ciphertext the kernel saw (and
                                      ///< did not copy: RQ_DATA_TLS_CIPHER)
+  uint64_t tls_ciphertext_dropped = 0;  ///< plain records on a TLS connection: ciphertext the
+                                        ///< kernel no longer knew as such (read after a reset
+                                        ///< closed the socket), never parsed
   uint64_t loss_marks = 0;           ///< RQ_EV_LOST records that raised the lost count
   uint64_t loss_resyncs = 0;         ///< connections resynchronised because records were lost
   HttpCounters http;                 ///< transactions, unparsed bytes, resyncs, truncated, ...
@@ -111,6 +114,7 @@ class ConnectionTracker : public EventSink {
     std::unique_ptr<Http2Connection> h2;  ///< made the first time the slot carries HTTP/2
     bool is_h2 = false;                   ///< the connection is parsed by h2
     bool probed = false;                  ///< its first data record was checked for HTTP/2
+    bool tls = false;                     ///< it carried TLS plaintext from the TLS library
     uint64_t loss_epoch = 0;              ///< the tracker's loss_epoch_ it was last synced to
     uint64_t key = 0;
     uint32_t prev = kNone;  ///< LRU list: towards most recently used
