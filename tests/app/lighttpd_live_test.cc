@@ -4,9 +4,9 @@
 // connection every 100 requests; wrk then closes with its own close_notify and a reset, and
 // lighttpd reads the rest of that alert after the reset has closed the socket and the kernel has
 // dropped the socket's TLS mark. Those ciphertext bytes came as plain bytes and were parsed:
-// 4,773-4,884 unparsed bytes and 252-258 resyncs in 1 s of wrk, before the tracker learnt that plain
-// bytes on a connection whose plaintext comes from the TLS library are ciphertext. lighttpd buffers
-// its access log, so the clients' own counts are the ground truth here.
+// 4,773-4,884 unparsed bytes and 252-258 resyncs in 1 s of wrk, before the tracker learnt that
+// plain bytes on a connection whose plaintext comes from the TLS library are ciphertext.
+// lighttpd buffers its access log, so the clients' own counts are the ground truth here.
 #include <gtest/gtest.h>
 
 #include <regex>
