@@ -64,7 +64,8 @@ class GunicornLiveTest : public testing::LiveReqmonTest {
 };
 
 TEST_F(GunicornLiveTest, PlainRequestsOfWorkersForkedUnderLoadAreAllCounted) {
-  if (!testing::HaveBinary("gunicorn")) GTEST_SKIP() << "no gunicorn (scripts/setup.sh installs it)";
+  if (!testing::HaveBinary("gunicorn"))
+    GTEST_SKIP() << "no gunicorn (scripts/setup.sh installs it)";
   testing::Gunicorn g(3, 40, false);
   StartReqmon({"--pid", std::to_string(g.master_pid())});
   json s = Drive(g, 150);

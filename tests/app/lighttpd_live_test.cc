@@ -30,7 +30,8 @@ int WrkCompleted(const std::string& out) {
 using LighttpdLiveTest = testing::LiveReqmonTest;
 
 TEST_F(LighttpdLiveTest, CountsPlainAndTlsAndNeverParsesCiphertext) {
-  if (!testing::HaveBinary("lighttpd")) GTEST_SKIP() << "no lighttpd (scripts/setup.sh installs it)";
+  if (!testing::HaveBinary("lighttpd"))
+    GTEST_SKIP() << "no lighttpd (scripts/setup.sh installs it)";
   testing::Lighttpd server(100);
   StartReqmon({"--pid", std::to_string(server.pid())});
   int st = 0;
