@@ -111,6 +111,20 @@ class LiveReqmonTest : public ::testing::Test {
     }
     return s;
   }
+  /// Polls /stats until total_requests stops growing (the same in two reads 300 ms apart, or
+  /// 15 s pass), then returns /stats once the capture's counters, published once a second, have
+  /// been published since. For a load whose exact count only the client knows.
+  nlohmann::json StatsWhenSettled() {
+    int last = -1;
+    for (int i = 0; i < 50; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      const int n = GetJson(Url("/stats"))["total_requests"].get<int>();
+      if (n == last) break;
+      last = n;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    return GetJson(Url("/stats"));
+  }
   /// Whether /stats (`j`) shows at least `opened` connections opened and none open. The capture's
   /// counters are published once a second: connections_open is 0 before the first publication
   /// too, so 0 open alone proves nothing.

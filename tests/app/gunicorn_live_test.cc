@@ -36,7 +36,7 @@ int LoggedRequests(const testing::fs::path& p) {
 class GunicornLiveTest : public testing::LiveReqmonTest {
  protected:
   // Sends `per_client` requests from each of 4 curl processes at once (a connection each: sync
-  // workers close it), then waits until reqmon's count stops growing; returns /stats.
+  // workers close it); returns /stats once reqmon's count stopped growing.
   json Drive(const testing::Gunicorn& g, int per_client) {
     std::vector<std::thread> clients;
     for (int c = 0; c < 4; ++c)
@@ -45,16 +45,7 @@ class GunicornLiveTest : public testing::LiveReqmonTest {
                      std::to_string(per_client) + "]' 2>/dev/null");
       });
     for (auto& t : clients) t.join();
-    int last = -1;
-    json s;
-    for (int i = 0; i < 50; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
-      s = GetJson(Url("/stats"));
-      if (s["total_requests"].get<int>() == last) break;
-      last = s["total_requests"].get<int>();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // capture counters published
-    return GetJson(Url("/stats"));
+    return StatsWhenSettled();
   }
   static int Workers(const json& s) {
     int n = 0;

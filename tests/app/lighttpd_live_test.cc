@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <regex>
-#include <thread>
 
 #include "app_support.h"
 
@@ -48,15 +47,7 @@ TEST_F(LighttpdLiveTest, CountsPlainAndTlsAndNeverParsesCiphertext) {
   std::string out = testing::Run("wrk -t1 -c4 -d1s " + server.tls_url("/index.html") + " 2>&1");
   const int completed = WrkCompleted(out);
   ASSERT_GT(completed, 0) << out;
-  int last = -1;
-  for (int i = 0; i < 50; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    s = GetJson(Url("/stats"));
-    if (s["total_requests"].get<int>() == last) break;
-    last = s["total_requests"].get<int>();
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // capture counters published
-  s = GetJson(Url("/stats"));
+  s = StatsWhenSettled();
   const int tls = s["tls"]["requests"].get<int>() - 1000;
   std::printf("wrk completed %d over TLS, reqmon counted %d; ciphertext records dropped %d\n",
               completed, tls, s["capture"].value("tls_ciphertext_dropped", 0));

@@ -176,16 +176,47 @@ inline void MakeCertificate(const fs::path& dir) {
   if (st != 0) throw std::runtime_error("openssl could not make a certificate");
 }
 
+/// What the real servers below have in common: a temporary folder of their own, a free loopback
+/// port (and a second one for TLS, where they listen with it), and their process, which is
+/// stopped, and the folder removed, when the server object goes.
+class ServerInDir {
+ public:
+  ServerInDir(const ServerInDir&) = delete;
+  ServerInDir& operator=(const ServerInDir&) = delete;
+  int port() const { return port_; }
+  int tls_port() const { return tls_port_; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::string tls_url(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(tls_port_) + path;
+  }
+
+ protected:
+  ServerInDir(const std::string& tag, bool tls)
+      : dir_(MakeTempDir(tag)), port_(FreePort()), tls_port_(tls ? FreePort() : 0) {}
+  ~ServerInDir() {
+    proc_.Stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  fs::path dir_;
+  int port_;
+  int tls_port_;
+  Process proc_;
+};
+
 /// A real nginx (master + 2 workers) on 127.0.0.1:port with its own prefix, config and docroot.
 /// The access log records $request_time (seconds, ms resolution) for timing comparisons.
 /// With tls, the same server also listens with TLS on tls_port() (a certificate of its own).
-class Nginx {
+class Nginx : public ServerInDir {
  public:
   /// upstream_port: when non-zero, /slow/ is proxied to 127.0.0.1:upstream_port.
   /// binary: another name for nginx's executable (a copy), so that --comm finds this one only.
   explicit Nginx(int workers = 2, int upstream_port = 0, bool tls = false,
                  const std::string& binary = "")
-      : dir_(MakeTempDir("nginx")), port_(FreePort()), tls_port_(tls ? FreePort() : 0) {
+      : ServerInDir("nginx", tls) {
     if (tls) MakeCertificate(dir_);
     fs::create_directories(dir_ / "html");
     fs::create_directories(dir_ / "logs");
@@ -224,30 +255,11 @@ class Nginx {
                 (dir_ / "stdout.log").string());
     if (!WaitForPort(port_)) throw std::runtime_error("nginx did not start: " + ReadFile(dir_ / "logs/error.log") + ReadFile(dir_ / "stdout.log"));
   }
-  ~Nginx() {
-    proc_.Stop();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   static std::string NginxBinary() { return fs::exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx"; }
-  int port() const { return port_; }
-  int tls_port() const { return tls_port_; }
   pid_t master_pid() const { return proc_.pid(); }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::string tls_url(const std::string& path) const {
-    return "https://127.0.0.1:" + std::to_string(tls_port_) + path;
-  }
   fs::path access_log() const { return dir_ / "logs/access.log"; }
   /// Sends the master a signal (SIGHUP: new workers are forked).
   void Signal(int sig) { kill(proc_.pid(), sig); }
-
- private:
-  fs::path dir_;
-  int port_;
-  int tls_port_;
-  Process proc_;
 };
 
 /// A real Apache httpd (Debian's apache2) on 127.0.0.1:port() and, with TLS (mod_ssl),
@@ -258,10 +270,10 @@ class Nginx {
 /// access log gives, per request, the port it came in on, the request line, the status and the
 /// time taken in µs (`%p %r %>s %D`). Routes: /index.html, /big.bin (100 kB), /api/... (the
 /// index, rewritten), /status/500 (a 500), anything else a 404.
-class Apache {
+class Apache : public ServerInDir {
  public:
   explicit Apache(const std::string& mpm = "event")
-      : dir_(MakeTempDir("apache")), port_(FreePort()), tls_port_(FreePort()) {
+      : ServerInDir("apache", true) {
     MakeCertificate(dir_);
     fs::create_directories(dir_ / "html");
     fs::create_directories(dir_ / "logs");
@@ -295,27 +307,8 @@ class Apache {
       throw std::runtime_error("apache2 did not start: " + ReadFile(dir_ / "logs/error.log") +
                                ReadFile(dir_ / "stdout.log"));
   }
-  ~Apache() {
-    proc_.Stop();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  int port() const { return port_; }
-  int tls_port() const { return tls_port_; }
   pid_t master_pid() const { return proc_.pid(); }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::string tls_url(const std::string& path) const {
-    return "https://127.0.0.1:" + std::to_string(tls_port_) + path;
-  }
   fs::path access_log() const { return dir_ / "logs/access.log"; }
-
- private:
-  fs::path dir_;
-  int port_;
-  int tls_port_;
-  Process proc_;
 };
 
 /// A real gunicorn (Debian's) with sync workers on 127.0.0.1:port, serving a WSGI app of its own
@@ -376,10 +369,10 @@ def app(environ, start_response):
 /// A real lighttpd (Debian's, with mod_openssl) on 127.0.0.1:port() and, with TLS, tls_port(),
 /// serving a temporary folder (/index.html), in the foreground so that the test holds its PID.
 /// It ends a keep-alive connection after max_keepalive requests (its own default is 1000).
-class Lighttpd {
+class Lighttpd : public ServerInDir {
  public:
   explicit Lighttpd(int max_keepalive = 100)
-      : dir_(MakeTempDir("lighttpd")), port_(FreePort()), tls_port_(FreePort()) {
+      : ServerInDir("lighttpd", true) {
     MakeCertificate(dir_);
     fs::create_directories(dir_ / "html");
     std::ofstream(dir_ / "html" / "index.html") << "<html>hello from lighttpd</html>\n";
@@ -399,24 +392,7 @@ class Lighttpd {
     if (!WaitForPort(port_) || !WaitForPort(tls_port_))
       throw std::runtime_error("lighttpd did not start: " + ReadFile(dir_ / "stdout.log"));
   }
-  ~Lighttpd() {
-    proc_.Stop();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   pid_t pid() const { return proc_.pid(); }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::string tls_url(const std::string& path) const {
-    return "https://127.0.0.1:" + std::to_string(tls_port_) + path;
-  }
-
- private:
-  fs::path dir_;
-  int port_;
-  int tls_port_;
-  Process proc_;
 };
 
 /// A real HTTPS server that is not nginx, on 127.0.0.1:port with a certificate of its own:
