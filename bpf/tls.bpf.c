@@ -107,13 +107,18 @@ static __always_inline int write_enter(__u64 ssl, __u64 buf, long num)
 
 /* An SSL object freed: its address may be the next connection's SSL object, which must not
  * inherit this one's socket. One hit per connection. */
-SEC("uprobe")
-int BPF_KPROBE(ssl_free_enter, void *ssl)
+static __always_inline int free_enter(__u64 ssl)
 {
-	struct rq_tls_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .ssl = (__u64)ssl};
+	struct rq_tls_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .ssl = ssl};
 
 	bpf_map_delete_elem(&tls_conns, &k);
 	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_free_enter, void *ssl)
+{
+	return free_enter((__u64)ssl);
 }
 
 SEC("uprobe")
@@ -151,3 +156,46 @@ int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num, size_
 {
 	return write_enter((__u64)ssl, (__u64)buf, num > 0x7fffffff ? 0x7fffffff : (long)num);
 }
+
+#ifndef RQ_COMPAT
+/* The same probes as uprobe_multi links (kernel 6.6+, with the per-process filter fixed in 6.9):
+ * one link per process and file for all the entries and one for the returns, the function told
+ * by the link's cookie for that offset (enum rq_tls_probe). The loader uses these where the
+ * kernel has them: the kernel detaches a link in one wait for all its probes (~40 ms here)
+ * instead of one wait per probe (~90 ms each), and attaches it without a perf event per probe.
+ * The loader sets their attach type (BPF_TRACE_UPROBE_MULTI) before the load, or leaves them
+ * unloaded on a kernel without it. */
+SEC("uprobe")
+int tls_multi_enter(struct pt_regs *ctx)
+{
+	__u64 a = PT_REGS_PARM1(ctx), b = PT_REGS_PARM2(ctx), c = PT_REGS_PARM3(ctx);
+
+	switch (bpf_get_attach_cookie(ctx)) {
+	case RQ_TLS_PROBE_READ:
+		return read_enter(a, b, 0);
+	case RQ_TLS_PROBE_READ_EX:
+		return read_enter(a, b, PT_REGS_PARM4(ctx));
+	case RQ_TLS_PROBE_WRITE:
+		return write_enter(a, b, (int)c);
+	case RQ_TLS_PROBE_WRITE_EX:
+		return write_enter(a, b, c > 0x7fffffff ? 0x7fffffff : (long)c);
+	case RQ_TLS_PROBE_FREE:
+		return free_enter(a);
+	}
+	return 0;
+}
+
+SEC("uretprobe")
+int tls_multi_exit(struct pt_regs *ctx)
+{
+	int ret = PT_REGS_RC(ctx);
+
+	switch (bpf_get_attach_cookie(ctx)) {
+	case RQ_TLS_PROBE_READ:
+		return read_exit(ret, false);
+	case RQ_TLS_PROBE_READ_EX:
+		return read_exit(ret, true);
+	}
+	return 0;
+}
+#endif

@@ -68,6 +68,16 @@ enum rq_syscall {
 	RQ_SYS_SSL_WRITE, /* plaintext handed to OpenSSL's SSL_write/SSL_write_ex (a uprobe) */
 };
 
+/* Which OpenSSL function a uprobe_multi probe is on: the cookie the loader gives each offset of
+ * a process's TLS links (bpf/tls.bpf.c, tls_multi_enter and tls_multi_exit). */
+enum rq_tls_probe {
+	RQ_TLS_PROBE_READ = 1,
+	RQ_TLS_PROBE_READ_EX,
+	RQ_TLS_PROBE_WRITE,
+	RQ_TLS_PROBE_WRITE_EX,
+	RQ_TLS_PROBE_FREE,
+};
+
 /* rq_data_event.flags. */
 enum rq_data_flags {
 	/* The payload is the plaintext of a TLS connection, from the TLS library; fd and endpoints

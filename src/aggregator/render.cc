@@ -173,7 +173,8 @@ ordered_json Aggregator::StatsJson() const {
     for (const TlsProcessInfo& p : snap.tls_processes) {
       if (p.covered)
         hooked.push_back(
-            {{"pid", p.pid}, {"comm", p.comm}, {"library", p.library}, {"probes", p.probes}});
+            {{"pid", p.pid}, {"comm", p.comm}, {"library", p.library}, {"probes", p.probes},
+             {"links", p.links}});
       else
         uncovered.push_back({{"pid", p.pid}, {"comm", p.comm}, {"reason", p.reason}});
     }

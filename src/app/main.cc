@@ -63,7 +63,8 @@ uint64_t MonoNow() {
 std::vector<TlsProcessInfo> TlsInfo(const BpfCapture& cap) {
   std::vector<TlsProcessInfo> out;
   for (const TlsProcess& p : cap.TlsProcesses())
-    out.push_back({static_cast<uint32_t>(p.pid), p.comm, p.covered, p.library, p.probes, p.reason});
+    out.push_back({static_cast<uint32_t>(p.pid), p.comm, p.covered, p.library, p.probes, p.reason,
+                   p.links});
   return out;
 }
 

@@ -25,6 +25,7 @@
 #include "reqmon_compat.skel.h"
 #include "reqmon/abi.h"
 #include "reqmon/capture/targets.h"
+#include "reqmon/capture/uprobe_multi.h"
 
 namespace reqmon {
 namespace {
@@ -185,6 +186,20 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
   for (bpf_program* p : {tls.read_enter, tls.read_ex_enter, tls.read_exit, tls.read_ex_exit,
                          tls.write_enter, tls.write_ex_enter, tls.free_enter})
     bpf_program__set_autoattach(p, false);
+  /* The same as uprobe_multi programs (default build), loaded only where the kernel can attach
+   * them; the per-probe programs stay as the fallback. */
+  bpf_program* multi[2] = {nullptr, nullptr};
+  if constexpr (requires { skel->progs.tls_multi_enter; }) {
+    const bool usable = UprobeMultiUsable();
+    for (bpf_program* p : {skel->progs.tls_multi_enter, skel->progs.tls_multi_exit}) {
+      bpf_program__set_autoattach(p, false);
+      bpf_program__set_autoload(p, usable);
+      if (usable)
+        bpf_program__set_expected_attach_type(p,
+                                              static_cast<bpf_attach_type>(kBpfTraceUprobeMulti));
+    }
+    if (usable) multi[0] = skel->progs.tls_multi_enter, multi[1] = skel->progs.tls_multi_exit;
+  }
   /* Load: the verifier checks every program. */
   if (int err = Load(skel); err) {
     Destroy(skel);
@@ -192,6 +207,8 @@ int LoadVariant(const char* name, const LoadSettings& st, LoadedSkeleton* out) {
   }
   out->skel = skel;
   out->tls = tls;
+  out->tls.multi_enter = multi[0];
+  out->tls.multi_exit = multi[1];
   if constexpr (requires { skel->bss->target_bits; }) {
     out->target_bits = reinterpret_cast<uint64_t*>(skel->bss->target_bits);
     out->target_bits_words = sizeof(skel->bss->target_bits) / sizeof(uint64_t);

@@ -15,9 +15,12 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
+#include "reqmon/abi.h"
 #include "reqmon/capture/probe_site.h"
 #include "reqmon/capture/targets.h"
+#include "reqmon/capture/uprobe_multi.h"
 
 namespace reqmon {
 namespace {
@@ -236,6 +239,13 @@ TlsProbes::~TlsProbes() {
   reaper_.join();  // after it destroyed every link handed to it
 }
 
+void TlsProbes::Link::Destroy() {
+  if (link) bpf_link__destroy(link);
+  if (fd >= 0) close(fd);
+  link = nullptr;
+  fd = -1;
+}
+
 void TlsProbes::Detach(Proc& p) {
   if (!p.links.empty()) {
     {
@@ -245,6 +255,7 @@ void TlsProbes::Detach(Proc& p) {
     reap_cv_.notify_one();
   }
   p.links.clear();
+  p.probes = 0;
   p.info.covered = false;
 }
 
@@ -254,16 +265,34 @@ int64_t SteadyNs() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+
+// Closes uprobe_multi links' fds from threads of their own: the kernel's waits for them overlap
+// (64 links here: ~1.7 s one after another, ~80 ms from 32 threads).
+void CloseTogether(const std::vector<int>& fds) {
+  const size_t n = std::min<size_t>(fds.size(), 32);
+  if (n <= 1) {
+    for (int fd : fds) close(fd);
+    return;
+  }
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < n; ++t)
+    threads.emplace_back([&fds, t, n] {
+      for (size_t i = t; i < fds.size(); i += n) close(fds[i]);
+    });
+  for (auto& th : threads) th.join();
+}
 }  // namespace
 
 void TlsProbes::ReapLoop() {
-  // The kernel takes ~90 ms to detach one probe here, one at a time (links destroyed from
-  // several threads at once took as long in all), and an attach made meanwhile waits for it: a
-  // new worker's probes went in 40-80 ms after its fork instead of 10-30. So links wait while
+  // Detaching takes the kernel a while: ~90 ms a perf-event probe here, one at a time (links
+  // destroyed from several threads at once took as long in all); ~26-40 ms a uprobe_multi link,
+  // but those overlap when closed together. An attach made meanwhile waits for it: a new
+  // worker's probes went in 40-80 ms after its fork instead of 10-30. So links wait while
   // processes are being attached (until kReapQuiet has passed without one), unless more than
-  // kReapBacklog are waiting; then they go one at a time.
+  // kReapBacklog are waiting; then the uprobe_multi links go all together and the others one at
+  // a time.
   constexpr int64_t kReapQuiet = 1'000'000'000;
-  constexpr size_t kReapBacklog = 512;
+  constexpr size_t kReapBacklog = 64;
   std::unique_lock<std::mutex> lock(reap_mu_);
   for (;;) {
     reap_cv_.wait(lock, [this] { return reap_stop_ || !reap_.empty(); });
@@ -274,16 +303,101 @@ void TlsProbes::ReapLoop() {
                         [this] { return reap_stop_; });
       continue;
     }
-    bpf_link* l = reap_.back();
+    std::vector<int> fds;
+    for (auto it = reap_.begin(); it != reap_.end();)
+      if (it->fd >= 0 && !it->link) {
+        fds.push_back(it->fd);
+        it = reap_.erase(it);
+      } else {
+        ++it;
+      }
+    if (!fds.empty()) {
+      lock.unlock();
+      CloseTogether(fds);
+      lock.lock();
+      continue;
+    }
+    Link l = reap_.back();
     reap_.pop_back();
     lock.unlock();
-    bpf_link__destroy(l);
+    l.Destroy();
     lock.lock();
   }
-  std::vector<bpf_link*> rest;
+  std::vector<Link> rest;
   rest.swap(reap_);
   lock.unlock();
-  for (bpf_link* l : rest) bpf_link__destroy(l);
+  std::vector<int> fds;
+  for (Link& l : rest)
+    if (l.fd >= 0 && !l.link)
+      fds.push_back(l.fd);
+    else
+      l.Destroy();
+  CloseTogether(fds);
+}
+
+bool TlsProbes::AttachMulti(pid_t pid, const std::string& path, const OpenSslProbePlan& s,
+                            Proc& p) {
+  std::vector<uint64_t> offs, cookies, ret_offs, ret_cookies;
+  auto add = [](std::vector<uint64_t>& o, std::vector<uint64_t>& c, uint64_t off, uint64_t what) {
+    if (!off) return;
+    o.push_back(off);
+    c.push_back(what);
+  };
+  add(offs, cookies, s.read, RQ_TLS_PROBE_READ);
+  add(offs, cookies, s.read_ex, RQ_TLS_PROBE_READ_EX);
+  add(offs, cookies, s.write, RQ_TLS_PROBE_WRITE);
+  add(offs, cookies, s.write_ex, RQ_TLS_PROBE_WRITE_EX);
+  add(offs, cookies, s.free, RQ_TLS_PROBE_FREE);
+  add(ret_offs, ret_cookies, s.read, RQ_TLS_PROBE_READ);
+  add(ret_offs, ret_cookies, s.read_ex, RQ_TLS_PROBE_READ_EX);
+  int entries = AttachUprobeMulti(bpf_program__fd(progs_.multi_enter), path, offs, cookies,
+                                  /*retprobe=*/false, pid);
+  if (entries < 0) {
+    errno = -entries;
+    return false;
+  }
+  int returns = AttachUprobeMulti(bpf_program__fd(progs_.multi_exit), path, ret_offs,
+                                  ret_cookies, /*retprobe=*/true, pid);
+  if (returns < 0) {
+    close(entries);
+    errno = -returns;
+    return false;
+  }
+  p.links = {Link{nullptr, entries}, Link{nullptr, returns}};
+  p.probes = offs.size() + ret_offs.size();
+  p.info.links = "uprobe_multi";
+  return true;
+}
+
+bool TlsProbes::AttachEach(pid_t pid, const std::string& path, const OpenSslProbePlan& s,
+                           Proc& p) {
+  struct Probe {
+    bpf_program* prog;
+    bool ret;
+    uint64_t off;
+  } probes[] = {{progs_.read_enter, false, s.read},
+                {progs_.read_exit, true, s.read},
+                {progs_.read_ex_enter, false, s.read_ex},
+                {progs_.read_ex_exit, true, s.read_ex},
+                {progs_.write_enter, false, s.write},
+                {progs_.write_ex_enter, false, s.write_ex},
+                {progs_.free_enter, false, s.free}};
+  std::vector<Link> links;
+  for (const auto& pr : probes) {
+    if (!pr.off || !pr.prog) continue;
+    bpf_link* l = bpf_program__attach_uprobe(pr.prog, pr.ret, pid, path.c_str(), pr.off);
+    if (!l) {
+      int err = errno;
+      for (Link& done : links) done.Destroy();
+      errno = err;
+      return false;
+    }
+    links.push_back(Link{l, -1});
+  }
+  p.probes = links.size();
+  p.links = std::move(links);
+  p.info.links = "uprobe";
+  return true;
 }
 
 bool TlsProbes::Attach(Proc& p) {
@@ -311,34 +425,13 @@ bool TlsProbes::Attach(Proc& p) {
     }
     const OpenSslProbePlan& s = it->second;
     if (!s.read && !s.read_ex) continue;
-    struct Probe {
-      bpf_program* prog;
-      bool ret;
-      uint64_t off;
-    } probes[] = {{progs_.read_enter, false, s.read},
-                  {progs_.read_exit, true, s.read},
-                  {progs_.read_ex_enter, false, s.read_ex},
-                  {progs_.read_ex_exit, true, s.read_ex},
-                  {progs_.write_enter, false, s.write},
-                  {progs_.write_ex_enter, false, s.write_ex},
-                  {progs_.free_enter, false, s.free}};
-    std::vector<bpf_link*> links;
-    bool ok = true;
-    for (const auto& pr : probes) {
-      if (!pr.off || !pr.prog) continue;
-      bpf_link* l = bpf_program__attach_uprobe(pr.prog, pr.ret, pid, path.c_str(), pr.off);
-      if (!l) {
-        ok = false;
-        break;
-      }
-      links.push_back(l);
-    }
+    // Two uprobe_multi links where the kernel has them; a link per probe where it does not, or
+    // where it refused them for this file.
+    bool ok = (progs_.multi_enter && AttachMulti(pid, path, s, p)) || AttachEach(pid, path, s, p);
     if (!ok) {
-      for (bpf_link* l : links) bpf_link__destroy(l);
       p.info.reason = "attaching uprobes to " + f + " failed: " + std::strerror(errno);
       continue;
     }
-    p.links = std::move(links);
     p.info.covered = true;
     p.info.library = f;
     p.info.probes = s.Describe();
@@ -415,7 +508,7 @@ void TlsProbes::Publish() {
   size_t n = 0;
   for (const auto& [pid, p] : procs_) {
     if (p.info.covered || p.reported) out.push_back(p.info);
-    n += p.links.size();
+    n += p.probes;
   }
   {
     std::lock_guard<std::mutex> lock(pub_mu_);

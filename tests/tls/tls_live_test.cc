@@ -5,8 +5,10 @@
 // traffic gives over plain HTTP; ciphertext must never be parsed or reported as unparsed noise;
 // a process whose TLS reqmon cannot hook (GnuTLS) must be named.
 #include <gtest/gtest.h>
+#include <sys/utsname.h>
 
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <thread>
@@ -14,6 +16,7 @@
 #include "app_support.h"
 #include "reqmon/capture/targets.h"
 #include "reqmon/capture/tls_probes.h"
+#include "reqmon/capture/uprobe_multi.h"
 
 namespace reqmon {
 namespace {
@@ -106,6 +109,14 @@ TEST_F(TlsLiveTest, NginxHttpsCountsExactlyLikePlainHttpAndReplaysTheSame) {
     ASSERT_TRUE(FindOpenSslSymbols(lib, &syms, &err)) << err;
     const OpenSslProbePlan plan = PlanOpenSslProbes(lib, syms);
     EXPECT_EQ(h["probes"], plan.Describe()) << lib;
+    // Two uprobe_multi links where the kernel has them, else a link each; from 6.9 on, it has.
+    std::string why;
+    EXPECT_EQ(h["links"], UprobeMultiUsable(&why) ? "uprobe_multi" : "uprobe") << lib << why;
+    utsname u{};
+    int major = 0, minor = 0;
+    if (uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+        (major > 6 || (major == 6 && minor >= 9)))
+      EXPECT_EQ(h["links"], "uprobe_multi") << u.release << ": " << why;
     if (plan.read_inner) {
       EXPECT_NE(h["probes"].get<std::string>().find("SSL_read+SSL_read_ex@"), std::string::npos);
       EXPECT_EQ(h["probes"].get<std::string>().find("SSL_read@"), std::string::npos);

@@ -119,6 +119,7 @@ struct TlsProcessInfo {
   std::string library;  ///< the file hooked, when covered
   std::string probes;   ///< where in it, when covered (OpenSslProbePlan::Describe())
   std::string reason;   ///< why not, when not covered
+  std::string links;    ///< how the probes are attached, when covered: "uprobe_multi" or "uprobe"
 };
 
 /// gRPC calls of one service/method (HTTP/2 with content-type application/grpc).

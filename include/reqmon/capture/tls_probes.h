@@ -39,6 +39,12 @@ struct TlsPrograms {
   bpf_program* write_enter = nullptr;
   bpf_program* write_ex_enter = nullptr;
   bpf_program* free_enter = nullptr;
+  /// The same probes as two uprobe_multi programs (entries, returns), dispatched by cookie
+  /// (enum rq_tls_probe); null where the kernel has no usable uprobe_multi links
+  /// (uprobe_multi.h). Used first where present: a link per process and file for all its entry
+  /// probes and one for its return probes, instead of one per probe.
+  bpf_program* multi_enter = nullptr;
+  bpf_program* multi_exit = nullptr;
 };
 
 /// Where OpenSSL's entry points are in one ELF file: file offsets, 0 when absent, and the
@@ -82,6 +88,9 @@ struct TlsProcess {
   bool covered = false;   ///< probes attached
   std::string library;    ///< the file hooked (as the process sees it), when covered
   std::string probes;     ///< where the probes are in it (OpenSslProbePlan::Describe())
+  /// How they are attached, when covered: "uprobe_multi" (one link for the entries, one for the
+  /// returns) or "uprobe" (a link per probe: kernels before 6.9, the compat build).
+  std::string links;
   std::string reason;     ///< why not, when not covered ("" if it shows no sign of TLS)
   bool tls_seen = false;  ///< ciphertext seen on one of its connections
 };
@@ -106,15 +115,27 @@ class TlsProbes {
   /// Processes with probes, and processes whose TLS is not covered (with the reason), as of the
   /// last Sync(). Never waits for a Sync() in progress.
   std::vector<TlsProcess> Processes() const;
-  /// Uprobes attached as of the last Sync(). Never waits for a Sync() in progress.
+  /// Uprobes attached as of the last Sync() (probes, not links: a uprobe_multi link holds
+  /// several). Never waits for a Sync() in progress.
   size_t links() const { return links_.load(std::memory_order_relaxed); }
 
  private:
+  /// One link: a libbpf one (a perf-event uprobe) or the fd of a uprobe_multi link.
+  struct Link {
+    bpf_link* link = nullptr;
+    int fd = -1;
+    void Destroy();
+  };
   struct Proc {
     TlsProcess info;
-    std::vector<bpf_link*> links;
+    std::vector<Link> links;
+    size_t probes = 0;  ///< uprobes those links hold
     bool reported = false;
   };
+  /// Attaches the plan's probes in `file` of one process as two uprobe_multi links, or as a
+  /// link per probe; false with errno set when the kernel refused one (none is left attached).
+  bool AttachMulti(pid_t pid, const std::string& path, const OpenSslProbePlan& s, Proc& p);
+  bool AttachEach(pid_t pid, const std::string& path, const OpenSslProbePlan& s, Proc& p);
   bool Attach(Proc& p);
   void Detach(Proc& p);
   void Report(Proc& p);
@@ -137,14 +158,15 @@ class TlsProbes {
   std::vector<TlsProcess> published_;
   std::atomic<size_t> links_{0};
   // Detached links are destroyed by a thread of their own, when no process is being attached:
-  // each destroy waits for the kernel (~90 ms a probe here), and a new process's attach must
-  // not wait behind that. A server that replaces its workers as it goes (gunicorn
-  // --max-requests) forks the next one while the last one's probes are still going.
+  // each destroy waits for the kernel (~90 ms a link per probe, ~40 ms a uprobe_multi link
+  // here), and a new process's attach must not wait behind that. A server that replaces its
+  // workers as it goes (gunicorn --max-requests) forks the next one while the last one's probes
+  // are still going.
   void ReapLoop();
   std::atomic<int64_t> last_attach_ns_{0};  ///< steady clock of the last successful Attach
   std::mutex reap_mu_;
   std::condition_variable reap_cv_;
-  std::vector<bpf_link*> reap_;
+  std::vector<Link> reap_;
   bool reap_stop_ = false;
   std::thread reaper_;
 };
