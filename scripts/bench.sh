@@ -378,7 +378,7 @@ https_cost() {
 import json, sys
 r = t = 0
 for p in json.load(sys.stdin):
-    if p.get("name", "").startswith("ssl_"):
+    if p.get("name", "").startswith(("ssl_", "tls_multi_")):
         r += p.get("run_cnt", 0); t += p.get("run_time_ns", 0)
 print(r, t)'
   }
