@@ -132,8 +132,9 @@ class TlsProbes {
     size_t probes = 0;  ///< uprobes those links hold
     bool reported = false;
   };
-  /// Attaches the plan's probes in `file` of one process as two uprobe_multi links, or as a
-  /// link per probe; false with errno set when the kernel refused one (none is left attached).
+  /// Attaches the plan's probes in the file at `path`, for one process: as two uprobe_multi
+  /// links, or as a link per probe. False with errno set when the kernel refused one (then none
+  /// is left attached).
   bool AttachMulti(pid_t pid, const std::string& path, const OpenSslProbePlan& s, Proc& p);
   bool AttachEach(pid_t pid, const std::string& path, const OpenSslProbePlan& s, Proc& p);
   bool Attach(Proc& p);
