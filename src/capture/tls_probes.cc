@@ -246,6 +246,16 @@ void TlsProbes::Link::Destroy() {
   fd = -1;
 }
 
+std::vector<int> TlsProbes::TakeMultiFds(std::vector<Link>& links) {
+  std::vector<int> fds;
+  std::erase_if(links, [&fds](const Link& l) {
+    if (l.link) return false;
+    fds.push_back(l.fd);
+    return true;
+  });
+  return fds;
+}
+
 void TlsProbes::Detach(Proc& p) {
   if (!p.links.empty()) {
     {
@@ -303,14 +313,7 @@ void TlsProbes::ReapLoop() {
                         [this] { return reap_stop_; });
       continue;
     }
-    std::vector<int> fds;
-    for (auto it = reap_.begin(); it != reap_.end();)
-      if (it->fd >= 0 && !it->link) {
-        fds.push_back(it->fd);
-        it = reap_.erase(it);
-      } else {
-        ++it;
-      }
+    std::vector<int> fds = TakeMultiFds(reap_);
     if (!fds.empty()) {
       lock.unlock();
       CloseTogether(fds);
@@ -326,13 +329,8 @@ void TlsProbes::ReapLoop() {
   std::vector<Link> rest;
   rest.swap(reap_);
   lock.unlock();
-  std::vector<int> fds;
-  for (Link& l : rest)
-    if (l.fd >= 0 && !l.link)
-      fds.push_back(l.fd);
-    else
-      l.Destroy();
-  CloseTogether(fds);
+  CloseTogether(TakeMultiFds(rest));
+  for (Link& l : rest) l.Destroy();
 }
 
 bool TlsProbes::AttachMulti(pid_t pid, const std::string& path, const OpenSslProbePlan& s,

@@ -126,6 +126,8 @@ class TlsProbes {
     int fd = -1;
     void Destroy();
   };
+  /// Moves the uprobe_multi links out of `links`: their fds, to be closed together.
+  static std::vector<int> TakeMultiFds(std::vector<Link>& links);
   struct Proc {
     TlsProcess info;
     std::vector<Link> links;
